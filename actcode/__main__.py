@@ -1,0 +1,5 @@
+"""``python -m actcode``."""
+
+from actcode.cli.main import main
+
+main()

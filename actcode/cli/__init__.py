@@ -1,0 +1,1 @@
+"""The actcode command line: a thin Typer layer over the library API."""

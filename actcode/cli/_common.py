@@ -1,0 +1,114 @@
+"""Pipe protocol shared by every command: input paths, output paths, consoles and progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from actcode.errors import NoInputError
+
+#: Human output (progress, tables, logs) goes here; stdout is for the next command.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_state: dict[str, int] = {"verbosity": 0}
+
+
+def set_verbosity(level: int) -> None:
+    """-1 quiet, 0 normal, 1 verbose."""
+    _state["verbosity"] = level
+
+
+def verbosity() -> int:
+    """Current verbosity (-1 quiet, 0 normal, 1+ verbose)."""
+    return _state["verbosity"]
+
+
+def log(message: str, *, level: int = 0) -> None:
+    """Print a log line on stderr when the verbosity allows it."""
+    if verbosity() >= level:
+        err_console.print(message)
+
+
+def read_input_paths(paths: list[str] | None, *, what: str = "input files") -> list[str]:
+    """Paths from arguments, or from stdin (one per line) when none are given or for ``-``.
+
+    Blank lines are skipped; surrounding whitespace other than inside the path is kept, so
+    paths with spaces work. Raises :class:`NoInputError` when there is nothing to read.
+    """
+    args = list(paths or [])
+    out: list[str] = []
+    if not args or args == ["-"] or "-" in args:
+        if sys.stdin is None or sys.stdin.closed or (not args and sys.stdin.isatty()):
+            msg = f"no {what} given: pass paths as arguments or pipe them on stdin, one per line."
+            raise NoInputError(msg)
+        stdin_paths = [line.rstrip("\r\n") for line in sys.stdin]
+        stdin_paths = [p for p in stdin_paths if p.strip()]
+        for a in args or ["-"]:
+            if a == "-":
+                out.extend(stdin_paths)
+            else:
+                out.append(a)
+    else:
+        out = args
+    if not out:
+        msg = f"no {what} given: stdin was empty. Pass paths as arguments or pipe them, one per line."
+        raise NoInputError(msg)
+    return out
+
+
+def emit_path(path: str | Path) -> None:
+    """Write one output path to stdout for the next command, flushed at once."""
+    sys.stdout.write(f"{path}\n")
+    sys.stdout.flush()
+
+
+def emit_json(record: dict[str, Any]) -> None:
+    """Write one JSON record (one line) to stdout."""
+    sys.stdout.write(json.dumps(record, default=_json_default, allow_nan=True) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(obj: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(obj, Path):
+        return str(obj)
+    msg = f"not JSON serialisable: {type(obj).__name__}"
+    raise TypeError(msg)
+
+
+@contextmanager
+def progress(*, transient: bool = True) -> Iterator[Progress]:
+    """A rich progress display on stderr that never touches stdout; silent with ``-q``."""
+    p = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=transient,
+        redirect_stdout=False,
+        redirect_stderr=False,
+        disable=verbosity() < 0,
+    )
+    with p:
+        yield p
+
+
+def each_input(paths: Iterable[str]) -> Iterator[str]:
+    """Iterate over input paths (hook for batch policy; see :func:`run_batch`)."""
+    yield from paths

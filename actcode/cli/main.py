@@ -1,0 +1,65 @@
+"""The ``actcode`` application: global options and the subcommands, composed in one place."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import typer
+
+from actcode import __version__
+from actcode.cli._common import set_verbosity
+from actcode.cli._errors import EXIT_CODES
+
+_EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
+
+app = typer.Typer(
+    name="actcode",
+    help=(
+        "Study neural networks as hash encoders: train ReLU networks, extract their neural codes "
+        "(activation patterns), measure determinism and probe categorization, and chart the results. "
+        "Commands read input paths from arguments or stdin and write output paths to stdout, so they chain "
+        "with pipes: actcode train | actcode extract | actcode measure | actcode probe."
+    ),
+    epilog=_EPILOG,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=True,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"actcode {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log lines on stderr."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables on stderr."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    set_verbosity(-1 if quiet else verbose)
+
+
+#: Subcommands, in the order of the pipeline. Each module defines ``command`` (a function)
+#: or ``app`` (a Typer group, for ``chart``).
+_SUBCOMMANDS = ["train", "extract", "measure", "probe", "chart", "info", "validate"]
+
+for _name in _SUBCOMMANDS:
+    if importlib.util.find_spec(f"actcode.cli.{_name}") is None:  # not written yet
+        continue
+    _mod = importlib.import_module(f"actcode.cli.{_name}")
+    if hasattr(_mod, "app"):
+        app.add_typer(_mod.app, name=_name)
+    else:
+        app.command(_name, epilog=_EPILOG)(_mod.command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

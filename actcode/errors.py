@@ -1,0 +1,121 @@
+"""Exception and warning classes of actcode, and the exit code each maps to."""
+
+from __future__ import annotations
+
+
+class ActcodeError(Exception):
+    """Root of every error actcode raises on purpose (exit code 1 unless a subclass says)."""
+
+    exit_code = 1
+
+
+class FormatError(ActcodeError, ValueError):
+    """A file is not a valid actcode file of a supported version (exit code 3)."""
+
+    exit_code = 3
+
+
+class NotHDF5Error(FormatError):
+    """A file is not HDF5 at all, or is truncated so that HDF5 cannot open it."""
+
+
+class ForeignFileError(FormatError):
+    """An HDF5 file that is not an actcode neural-code file."""
+
+
+class MissingElementError(FormatError):
+    """A required group, dataset or attribute is absent."""
+
+
+class UnknownElementError(FormatError):
+    """An element that the spec does not allow is present."""
+
+
+class VersionTooNewError(FormatError):
+    """The file's major format version is newer than this actcode reads."""
+
+
+class VersionTooOldError(FormatError):
+    """The file's major format version is older than any this actcode reads."""
+
+
+class DtypeError(FormatError):
+    """A dataset or attribute has the wrong type."""
+
+
+class ShapeError(FormatError):
+    """A dataset's shape disagrees with the spec or with other elements."""
+
+
+class PaddingBitsError(FormatError):
+    """Pad bits at the end of a layer segment are not zero."""
+
+
+class StorageError(FormatError):
+    """A dataset claims more rows or bytes than the file really stores."""
+
+
+class ProvenanceError(FormatError):
+    """The provenance record is not valid JSON or does not follow its schema."""
+
+
+class EmptySplitError(FormatError):
+    """A split holds no rows."""
+
+
+class CheckpointError(FormatError):
+    """A checkpoint file is not a loadable actcode checkpoint (or would need unpickling)."""
+
+
+class ActcodeFileNotFoundError(ActcodeError, FileNotFoundError):
+    """An input path does not exist (exit code 4)."""
+
+    exit_code = 4
+
+
+class DataNotFoundError(ActcodeFileNotFoundError):
+    """The files of a dataset are not in the folder where actcode looked for them."""
+
+
+class InvalidParameterError(ActcodeError, ValueError):
+    """An option or argument is out of range or inconsistent with the data (exit code 5)."""
+
+    exit_code = 5
+
+
+class NoInputError(InvalidParameterError):
+    """No input paths were given on the command line or on stdin."""
+
+
+class ProbeError(ActcodeError):
+    """A probe cannot run on the given codes (for example a single class)."""
+
+    exit_code = 6
+
+
+class OutputError(ActcodeError, OSError):
+    """An output cannot be written where it was asked for (exit code 7)."""
+
+    exit_code = 7
+
+
+class LockTimeoutError(ActcodeError):
+    """Another process holds the file's results lock for too long (exit code 8)."""
+
+    exit_code = 8
+
+
+class ActcodeWarning(UserWarning):
+    """Root of actcode's warnings."""
+
+
+class OldFormatWarning(ActcodeWarning):
+    """A file of an older minor format version was read."""
+
+
+class NewerMinorVersionWarning(ActcodeWarning):
+    """A file of a newer minor format version was read; unknown additions are ignored."""
+
+
+class ApproximationWarning(ActcodeWarning):
+    """A result was computed with an approximation, recorded in the results."""
