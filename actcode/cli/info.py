@@ -1,0 +1,51 @@
+"""``actcode info``: what a code file holds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from actcode.cli._common import emit_json, emit_path, err_console, read_input_paths, verbosity
+from actcode.cli._errors import handle_errors, run_batch
+from actcode.io.summary import summarize
+
+
+@handle_errors("info")
+def command(
+    paths: Annotated[list[str] | None, typer.Argument(help="Code files; '-' or none reads paths from stdin.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per file on stdout instead of tables.")] = False,
+) -> None:
+    """Show the splits, N, D, layers, factors and results of code files.
+
+    Tables go to stderr; stdout carries the paths (or JSON records with --json).
+    """
+    files = read_input_paths(paths, what="code files")
+
+    def one(path: str) -> None:
+        s = summarize(path)
+        if as_json:
+            emit_json(s)
+            return
+        if verbosity() >= 0:
+            t = Table(title=f"{path}  (format {s['format_version']}, D = {s['n_units']} bits, {s['n_bytes']} bytes/row)")
+            for col in ("split", "N", "classes", "net. accuracy", "net. loss"):
+                t.add_column(col)
+            for name, sp in s["splits"].items():
+                acc, loss = sp.get("accuracy"), sp.get("loss")
+                t.add_row(name, str(sp["n_samples"]), str(sp["n_classes"]),
+                          "-" if acc is None else f"{acc:.4f}", "-" if loss is None else f"{loss:.4f}")  # fmt: skip
+            err_console.print(t)
+            lt = Table(title="layers")
+            for col in ("#", "name", "kind", "shape", "units"):
+                lt.add_column(col)
+            for i, ly in enumerate(s["layers"]):
+                lt.add_row(str(i), ly["name"], ly["kind"], "x".join(map(str, ly["shape"])), str(ly["n_units"]))
+            err_console.print(lt)
+            factors = {k: v for k, v in s["factors"].items() if v is not None}
+            err_console.print("factors: " + (", ".join(f"{k}={v}" for k, v in factors.items()) or "(none)"))
+            err_console.print("results: " + (", ".join(f"{k} ({n} rows)" for k, n in s["results"].items()) or "(none)"))
+        emit_path(path)
+
+    run_batch("info", files, one)

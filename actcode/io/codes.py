@@ -1,0 +1,485 @@
+"""Reading and writing neural-code files (formats/codes.md): CodeWriter and CodeFile."""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h5py
+import numpy as np
+
+from actcode import __version__
+from actcode.codes import LayerInfo, layout_layers, pad_mask, relative_layers, row_bytes
+from actcode.errors import FormatError, InvalidParameterError, OutputError
+from actcode.io import spec
+from actcode.io.atomic import check_output_dir, commit, temp_path_for
+from actcode.io.provenance import check_provenance, dumps
+from actcode.io.validate import Header, check_padding_block, open_h5, read_header
+from actcode.results import ResultTable
+
+_STR = h5py.string_dtype("utf-8")
+
+
+def _stamp(obj: h5py.HLObject, etype: str, version: str = spec.FORMAT_VERSION) -> None:
+    obj.attrs[spec.ENCODING_TYPE] = etype
+    obj.attrs[spec.ENCODING_VERSION] = version
+
+
+def chunk_rows(n_bytes: int) -> int:
+    """Rows per chunk so that a chunk holds about ``CHUNK_TARGET_BYTES``."""
+    return int(max(1, min(65536, spec.CHUNK_TARGET_BYTES // max(1, n_bytes))))
+
+
+def write_layer_table(f: h5py.File, layers: list[LayerInfo]) -> None:
+    """Write the /layers group for a laid-out layer table."""
+    g = f.create_group("layers")
+    _stamp(g, spec.LAYER_TABLE_TYPE)
+    g.attrs["n_layers"] = len(layers)
+    g.create_dataset("name", data=[layer.name for layer in layers], dtype=_STR)
+    g.create_dataset("kind", data=[layer.kind for layer in layers], dtype=_STR)
+    g.create_dataset("shape", data=[json.dumps(list(layer.shape)) for layer in layers], dtype=_STR)
+    g.create_dataset("n_units", data=np.array([layer.n_units for layer in layers], np.int64))
+    g.create_dataset("byte_offset", data=np.array([layer.byte_offset for layer in layers], np.int64))
+    g.create_dataset("n_bytes", data=np.array([layer.n_bytes for layer in layers], np.int64))
+    g.create_dataset("call_index", data=np.array([layer.call_index for layer in layers], np.int64))
+
+
+class CodeWriter:
+    """Stream code rows into a new neural-code file, atomically.
+
+    Rows are appended in blocks per split; nothing appears under ``path`` until
+    :meth:`close` succeeds (the file is built under a hidden temporary name and renamed).
+    Leaving the ``with`` block through an exception removes the temporary file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final file name.
+    layers : list of LayerInfo
+        Activation sites in forward order; byte offsets are (re)assigned back to back.
+    provenance : dict
+        Provenance record (see :func:`actcode.io.make_provenance`); checked on close.
+    compression : {"gzip", None}
+        Filter of the code matrices. Deflate is in every HDF5 build.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from actcode.codes import LayerInfo, pack_bits, layout_layers
+    >>> from actcode.io import make_provenance, open_codes
+    >>> layers = layout_layers([LayerInfo("fc1.relu", "ReLU", (5,))])
+    >>> path = os.path.join(tempfile.mkdtemp(), "c.h5")
+    >>> with CodeWriter(path, layers, make_provenance(command="doctest")) as w:
+    ...     w.append("train", pack_bits(np.eye(5, dtype=bool), layers), labels=np.arange(5))
+    >>> with open_codes(path) as cf:
+    ...     cf.splits, cf.n_rows("train"), cf.codes("train")[:2, 0].tolist()
+    (['train'], 5, [128, 64])
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        layers: list[LayerInfo],
+        provenance: dict[str, Any],
+        *,
+        compression: str | None = spec.COMPRESSION,
+    ) -> None:
+        if not layers:
+            msg = "A code file needs at least one activation site; the layer table is empty."
+            raise InvalidParameterError(msg)
+        if compression not in (None, "gzip"):
+            msg = f"compression must be 'gzip' or None (portable to every HDF5 build). Got {compression!r} instead."
+            raise InvalidParameterError(msg)
+        self.path = Path(path)
+        check_output_dir(self.path)
+        self.layers = layout_layers(layers)
+        self.n_bytes = row_bytes(self.layers)
+        self._mask = pad_mask(self.layers)
+        self.provenance = dict(provenance)
+        self.compression = compression
+        self._tmp = temp_path_for(self.path)
+        try:
+            self._f = h5py.File(self._tmp, "w", libver="earliest", track_order=True)
+        except OSError as exc:
+            msg = f"cannot write {self.path}: {exc}"
+            raise OutputError(msg) from None
+        self._closed = False
+        self._rows: dict[str, int] = {}
+        try:
+            _stamp(self._f, spec.CODES_TYPE)
+            self._f.attrs["bitorder"] = spec.BITORDER
+            self._f.attrs["n_units"] = np.int64(sum(layer.n_units for layer in self.layers))
+            self._f.attrs["n_bytes"] = np.int64(self.n_bytes)
+            self._f.attrs["created_by"] = f"actcode {__version__}"
+            write_layer_table(self._f, self.layers)
+            _stamp(self._f.create_group("splits", track_order=True), spec.SPLITS_TYPE)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _split_group(self, split: str) -> h5py.Group:
+        g = self._f["splits"]
+        if split in g:
+            return g[split]
+        if not re.match(spec.SPLIT_NAME_PATTERN, split):
+            msg = f"split name {split!r} must match {spec.SPLIT_NAME_PATTERN}."
+            raise InvalidParameterError(msg)
+        sg = g.create_group(split)
+        _stamp(sg, spec.SPLIT_TYPE)
+        rows = chunk_rows(self.n_bytes)
+        opts: dict[str, Any] = {}
+        if self.compression:
+            opts = {"compression": "gzip", "compression_opts": spec.COMPRESSION_LEVEL}
+        ds = sg.create_dataset(
+            "codes", shape=(0, self.n_bytes), maxshape=(None, self.n_bytes), dtype=np.uint8,
+            chunks=(rows, self.n_bytes), **opts,
+        )  # fmt: skip
+        _stamp(ds, spec.PACKED_BITS_TYPE)
+        ds.attrs["bitorder"] = spec.BITORDER
+        for col in spec.SPLIT_DATASETS[1:]:
+            sg.create_dataset(col, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(16384,), **opts)
+        self._rows[split] = 0
+        return sg
+
+    def append(
+        self,
+        split: str,
+        codes: np.ndarray,
+        labels: np.ndarray,
+        predictions: np.ndarray | None = None,
+        indices: np.ndarray | None = None,
+    ) -> None:
+        """Append a block of rows to ``split``.
+
+        Parameters
+        ----------
+        codes : ndarray of shape (n_rows, n_bytes), dtype=np.uint8
+            Packed rows (see :func:`actcode.codes.pack_bits`); pad bits must be 0.
+        labels, predictions, indices : ndarray of shape (n_rows,)
+            Integer labels, the network's predicted classes (-1 when unknown) and the rows'
+            indices into their source dataset (defaults to running row numbers).
+        """
+        codes = np.ascontiguousarray(codes)
+        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != self.n_bytes:
+            msg = f"codes for split {split!r} must be uint8 of shape (n, {self.n_bytes}). Got {codes.dtype} {codes.shape}."
+            raise InvalidParameterError(msg)
+        check_padding_block(codes, self._mask, f"codes appended to split {split!r}", self._rows.get(split, 0))
+        n = codes.shape[0]
+        start = self._rows.get(split, 0)
+        cols = {
+            "labels": labels,
+            "predictions": np.full(n, -1) if predictions is None else predictions,
+            "indices": np.arange(start, start + n) if indices is None else indices,
+        }
+        for name, arr in cols.items():
+            if np.shape(arr) != (n,):
+                msg = f"{name} for split {split!r} must have shape ({n},). Got {np.shape(arr)} instead."
+                raise InvalidParameterError(msg)
+        sg = self._split_group(split)
+        for name, arr in [("codes", codes), *cols.items()]:
+            ds = sg[name]
+            ds.resize(start + n, axis=0)
+            ds[start : start + n] = np.asarray(arr, dtype=ds.dtype)
+        self._rows[split] = start + n
+
+    def add_column(self, split: str, name: str, values: np.ndarray) -> None:
+        """Write an optional per-row int64 dataset of a split (``training_labels``)."""
+        if name not in spec.OPTIONAL_SPLIT_DATASETS:
+            msg = f"{name!r} is not an optional split dataset; the format defines {spec.OPTIONAL_SPLIT_DATASETS}."
+            raise InvalidParameterError(msg)
+        self._split_group(split).create_dataset(name, data=np.asarray(values, np.int64))
+
+    def set_split_info(self, split: str, **numbers: float) -> None:
+        """Store the network's own metrics on a split (``loss``, ``accuracy``) as attributes."""
+        sg = self._split_group(split)
+        for key, value in numbers.items():
+            sg.attrs[key] = float(value)
+
+    def update_provenance(self, record: dict[str, Any]) -> None:
+        """Merge top-level keys into the provenance record before it is written."""
+        self.provenance.update(record)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows written so far, per split."""
+        return dict(self._rows)
+
+    def close(self) -> Path:
+        """Finish the file: check it, write provenance, fsync and rename; return the path."""
+        if self._closed:
+            return self.path
+        try:
+            if not self._rows:
+                msg = f"no rows were written to {self.path}; a code file needs at least one non-empty split."
+                raise InvalidParameterError(msg)
+            for split, n in self._rows.items():
+                if n == 0:
+                    msg = f"split {split!r} of {self.path} is empty."
+                    raise InvalidParameterError(msg)
+                ds = self._f["splits"][split]
+                if "training_labels" in ds and ds["training_labels"].shape != (n,):
+                    msg = f"training_labels of split {split!r} must have {n} entries."
+                    raise InvalidParameterError(msg)
+            check_provenance(self.provenance, where=f"provenance of {self.path}")
+            self._f.attrs["provenance"] = dumps(self.provenance)
+            self._f.close()
+            self._closed = True
+            commit(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything written; nothing appears under the final name."""
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._f.close()
+        with contextlib.suppress(OSError):
+            self._tmp.unlink()
+
+    def __enter__(self) -> CodeWriter:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if et is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class CodeFile:
+    """A validated, read-only neural-code file.
+
+    Open with :func:`open_codes`. Structure, version, shapes, storage and provenance are
+    validated before the object is returned; pad bits are checked on every block read.
+    """
+
+    def __init__(self, f: h5py.File, header: Header) -> None:
+        self._f = f
+        self._h = header
+        self._mask = pad_mask(header.layers)
+
+    # -- metadata ---------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self._h.path
+
+    @property
+    def format_version(self) -> str:
+        return ".".join(map(str, self._h.version))
+
+    @property
+    def layers(self) -> list[LayerInfo]:
+        return list(self._h.layers)
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self._h.splits)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return dict(self._h.provenance)
+
+    @property
+    def factors(self) -> dict[str, Any]:
+        return dict(self._h.provenance.get("factors", {}))
+
+    @property
+    def n_units(self) -> int:
+        return self._h.n_units
+
+    @property
+    def n_bytes(self) -> int:
+        return self._h.n_bytes
+
+    @property
+    def result_kinds(self) -> list[str]:
+        return list(self._h.results)
+
+    def n_rows(self, split: str) -> int:
+        """Rows of a split."""
+        return self._h.splits[self._check_split(split)]
+
+    def _check_split(self, split: str) -> str:
+        if split not in self._h.splits:
+            msg = f"{self.path}: has no split {split!r}; it has {self.splits}. Choose one of those with --splits."
+            raise InvalidParameterError(msg)
+        return split
+
+    def select_layers(self, selection: list[str] | str | None = None) -> list[LayerInfo]:
+        """Layers chosen by names, fnmatch globs or integer indices (negative allowed).
+
+        ``None`` or an empty selection means every layer. The result keeps forward order.
+        """
+        if selection is None or selection == [] or selection == "":
+            return self.layers
+        items = selection.split(",") if isinstance(selection, str) else list(selection)
+        chosen: set[int] = set()
+        names = [layer.name for layer in self._h.layers]
+        for raw in items:
+            item = str(raw).strip()
+            if re.fullmatch(r"-?\d+", item):
+                i = int(item)
+                if not -len(names) <= i < len(names):
+                    msg = f"{self.path}: layer index {i} is out of range; the file has {len(names)} layers (0..{len(names) - 1})."
+                    raise InvalidParameterError(msg)
+                chosen.add(i % len(names))
+                continue
+            hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, item)]
+            if not hits:
+                shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
+                msg = f"{self.path}: no layer matches {item!r}. Layers are: {shown} (see 'actcode info')."
+                raise InvalidParameterError(msg)
+            chosen.update(hits)
+        return [self._h.layers[i] for i in sorted(chosen)]
+
+    # -- data -------------------------------------------------------------------------------
+    def _segments(self, layers: list[LayerInfo] | None) -> list[tuple[int, int]] | None:
+        if layers is None or [layer.name for layer in layers] == [layer.name for layer in self._h.layers]:
+            return None
+        spans: list[tuple[int, int]] = []
+        for layer in layers:
+            if spans and spans[-1][1] == layer.byte_offset:
+                spans[-1] = (spans[-1][0], layer.byte_stop)
+            else:
+                spans.append((layer.byte_offset, layer.byte_stop))
+        return spans
+
+    def block_rows(self) -> int:
+        """Default rows per block: several chunks, about 32 MiB."""
+        return int(max(1, (32 << 20) // max(1, self.n_bytes)))
+
+    def iter_codes(
+        self, split: str, layers: list[LayerInfo] | None = None, block_rows: int | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start_row, block)`` over a split; blocks keep memory bounded.
+
+        With ``layers``, each block holds only those segments, back to back (use
+        ``relative_layers(layers)`` to unpack them).
+        """
+        n = self.n_rows(split)
+        ds = self._f["splits"][split]["codes"]
+        spans = self._segments(layers)
+        step = block_rows or self.block_rows()
+        where = f"{self.path}: /splits/{split}/codes"
+        for start in range(0, n, step):
+            try:
+                block = ds[start : start + step]
+            except OSError as exc:
+                msg = f"{where} rows {start}..{start + step} cannot be read ({' '.join(str(exc).split())[:120]})."
+                raise FormatError(msg) from None
+            check_padding_block(block, self._mask, where, start)
+            if spans is not None:
+                block = np.ascontiguousarray(np.concatenate([block[:, a:b] for a, b in spans], axis=1))
+            yield start, block
+
+    def codes(self, split: str, layers: list[LayerInfo] | None = None) -> np.ndarray:
+        """All rows of a split (optionally only some layers' segments).
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_bytes_selected), dtype=np.uint8
+        """
+        n = self.n_rows(split)
+        width = self.n_bytes if layers is None else row_bytes(relative_layers(layers))
+        out = np.empty((n, width), np.uint8)
+        for start, block in self.iter_codes(split, layers):
+            out[start : start + block.shape[0]] = block
+        return out
+
+    def _column(self, split: str, name: str) -> np.ndarray:
+        sg = self._f["splits"][self._check_split(split)]
+        if name not in sg:
+            msg = f"{self.path}: split {split!r} has no {name!r} dataset."
+            raise FormatError(msg)
+        try:
+            return np.asarray(sg[name][()], dtype=np.int64)
+        except OSError as exc:
+            msg = f"{self.path}: /splits/{split}/{name} cannot be read ({exc}); the file is damaged."
+            raise FormatError(msg) from None
+
+    def labels(self, split: str) -> np.ndarray:
+        """True labels of a split, int64 (n_samples,)."""
+        return self._column(split, "labels")
+
+    def predictions(self, split: str) -> np.ndarray:
+        """The network's predicted classes, int64 (n_samples,); -1 where unknown."""
+        return self._column(split, "predictions")
+
+    def indices(self, split: str) -> np.ndarray:
+        """Indices of the rows into their source dataset, int64 (n_samples,)."""
+        return self._column(split, "indices")
+
+    def training_labels(self, split: str) -> np.ndarray | None:
+        """Labels the network was trained with, where they differ from ``labels`` (label noise)."""
+        sg = self._f["splits"][self._check_split(split)]
+        return self._column(split, "training_labels") if "training_labels" in sg else None
+
+    def split_info(self, split: str) -> dict[str, float]:
+        """The network's own metrics on a split (``loss``, ``accuracy``) when recorded."""
+        sg = self._f["splits"][self._check_split(split)]
+        return {k: float(sg.attrs[k]) for k in spec.SPLIT_NUMBER_ATTRS if k in sg.attrs}
+
+    # -- results ----------------------------------------------------------------------------
+    def results(self, kind: str) -> ResultTable | None:
+        """The result table of ``kind`` ("measure" or "probe"), or None if absent."""
+        if kind not in self._h.results:
+            return None
+        tg = self._f["results"][kind]["table"]
+        cols = {c: tg[c].asstr()[()] if spec.RESULT_COLUMNS[c] == "str" else tg[c][()] for c in spec.RESULT_COLUMNS}
+        return ResultTable(
+            tuple(map(str, cols["split"])),
+            tuple(map(str, cols["scope"])),
+            tuple(map(str, cols["metric"])),
+            tuple(float(v) for v in cols["value"]),
+        )
+
+    def result_params(self, kind: str) -> dict[str, Any]:
+        """Parameters recorded with a result kind (empty when absent)."""
+        if kind not in self._h.results:
+            return {}
+        return dict(json.loads(self._f["results"][kind].attrs["params"]))
+
+    def result_arrays(self, kind: str) -> dict[str, np.ndarray]:
+        """Arrays stored with a result kind, keyed by their path under ``arrays/``."""
+        if kind not in self._h.results or "arrays" not in self._f["results"][kind]:
+            return {}
+        out: dict[str, np.ndarray] = {}
+        root = self._f["results"][kind]["arrays"]
+
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset):
+                if obj.size * obj.dtype.itemsize > (256 << 20):
+                    msg = f"{self.path}: result array {name} is larger than 256 MiB."
+                    raise FormatError(msg)
+                out[name] = obj[()]
+
+        root.visititems(visit)
+        return out
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> CodeFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_codes(path: str | Path) -> CodeFile:
+    """Open and validate a neural-code file (structure now, pad bits as blocks are read)."""
+    f = open_h5(path)
+    try:
+        header = read_header(f, path)
+    except BaseException:
+        f.close()
+        raise
+    return CodeFile(f, header)

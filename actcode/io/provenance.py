@@ -1,0 +1,134 @@
+"""The provenance record: build it, and check it against its JSON Schema."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import json
+import platform
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from actcode.errors import ProvenanceError
+from actcode.io.spec import FACTOR_KEYS, PROVENANCE_SCHEMA_ID
+
+
+@functools.cache
+def provenance_schema() -> dict[str, Any]:
+    """The JSON Schema of the provenance record (shipped as package data)."""
+    text = resources.files("actcode.io").joinpath("provenance.schema.json").read_text("utf-8")
+    return dict(json.loads(text))
+
+
+def environment() -> dict[str, Any]:
+    """Versions of the software that matters for reproducing a file."""
+    env: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for mod in ("numpy", "torch", "h5py", "numba", "sklearn"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            env[mod] = getattr(m, "__version__", None)
+    return env
+
+
+def file_sha256(path: str | Path, *, limit: int | None = None) -> str:
+    """SHA-256 of a file's bytes (of its first ``limit`` bytes when given)."""
+    h = hashlib.sha256()
+    left = limit
+    with Path(path).open("rb") as fh:
+        while True:
+            n = 1 << 20 if left is None else min(1 << 20, left)
+            if n == 0:
+                break
+            block = fh.read(n)
+            if not block:
+                break
+            h.update(block)
+            if left is not None:
+                left -= len(block)
+    return h.hexdigest()
+
+
+def make_provenance(*, command: str, factors: dict[str, Any] | None = None, **sections: Any) -> dict[str, Any]:
+    """Build a provenance record.
+
+    Parameters
+    ----------
+    command : str
+        What wrote the file, for example ``"extract"``.
+    factors : dict, optional
+        Values of the study's factors. Missing keys of :data:`FACTOR_KEYS` are set to None.
+    **sections
+        Further top-level sections: ``argv``, ``inputs``, ``model``, ``data``, ``train``,
+        ``extract``, ``network``, ``environment`` (defaults to :func:`environment`).
+
+    Examples
+    --------
+    >>> p = make_provenance(command="test", factors={"width": 8})
+    >>> p["factors"]["width"], p["factors"]["seed"]
+    (8, None)
+    """
+    from actcode import __version__
+
+    full = {k: None for k in FACTOR_KEYS}
+    full.update(factors or {})
+    record: dict[str, Any] = {
+        "schema": PROVENANCE_SCHEMA_ID,
+        "actcode_version": __version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "argv": list(sys.argv),
+        "environment": environment(),
+        "factors": full,
+    }
+    record.update(sections)
+    return record
+
+
+def check_provenance(record: Any, *, where: str = "provenance") -> dict[str, Any]:
+    """Validate a provenance record against the schema; raise ProvenanceError if it fails."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(record, provenance_schema())
+    except jsonschema.ValidationError as exc:
+        loc = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        msg = f"The {where} record does not follow its schema at {loc}: {exc.message}."
+        raise ProvenanceError(msg) from None
+    return dict(record)
+
+
+def parse_provenance(text: Any, *, where: str) -> dict[str, Any]:
+    """Parse the JSON text of a provenance attribute and validate it."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str):
+        msg = f"The {where} attribute must be a JSON string. Got {type(text).__name__} instead."
+        raise ProvenanceError(msg)
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = f"The {where} attribute is not valid JSON ({exc.msg} at character {exc.pos})."
+        raise ProvenanceError(msg) from None
+    return check_provenance(record, where=where)
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """Serialise a record as compact JSON (NaN and infinities are written as null)."""
+    return json.dumps(_clean(record), separators=(",", ":"), allow_nan=False)
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _clean(obj.item())
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

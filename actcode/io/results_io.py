@@ -1,0 +1,94 @@
+"""Adding measure/probe results to a code file by copy-on-write, so the codes are never at risk."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from actcode import __version__
+from actcode.errors import InvalidParameterError
+from actcode.io import spec
+from actcode.io.atomic import atomic_output, file_lock
+from actcode.io.codes import _STR, _stamp
+from actcode.io.provenance import dumps
+from actcode.io.validate import open_h5, read_header
+from actcode.results import ResultTable
+
+
+def _write_table(g: h5py.Group, table: ResultTable) -> None:
+    tg = g.create_group("table")
+    _stamp(tg, spec.RESULT_TABLE_TYPE, spec.RESULT_VERSION)
+    tg.create_dataset("split", data=list(table.split), dtype=_STR)
+    tg.create_dataset("scope", data=list(table.scope), dtype=_STR)
+    tg.create_dataset("metric", data=list(table.metric), dtype=_STR)
+    tg.create_dataset("value", data=np.asarray(table.value, dtype=np.float64))
+
+
+def add_results(
+    path: str | Path,
+    kind: str,
+    table: ResultTable,
+    *,
+    params: dict[str, Any],
+    arrays: dict[str, np.ndarray] | None = None,
+    output: str | Path | None = None,
+) -> Path:
+    """Store ``table`` as the ``kind`` results of a code file; return the path written.
+
+    The file is never modified in place. Under an exclusive lock on ``<path>.lock``, the
+    source is validated, copied object by object (HDF5 copies compressed chunks as they are)
+    into a hidden temporary file together with the new ``/results/<kind>`` group (replacing
+    an older one of the same kind; other kinds are kept), and the copy is renamed over
+    ``path``, or written to ``output`` when given. A reader that has the old file open keeps
+    reading the old file; a process killed at any point leaves ``path`` as it was.
+
+    Parameters
+    ----------
+    kind : {"measure", "probe"}
+    params : dict
+        JSON-serialisable parameters of the computation (seeds, k, approximations...).
+    arrays : dict of str to ndarray, optional
+        Extra arrays stored under ``/results/<kind>/arrays/<key>`` (keys may contain ``/``).
+    """
+    if kind not in spec.RESULT_KIND_TYPES:
+        msg = f"result kind must be one of {sorted(spec.RESULT_KIND_TYPES)}. Got {kind!r} instead."
+        raise InvalidParameterError(msg)
+    src = Path(path)
+    dst = Path(output) if output is not None else src
+    with file_lock(dst):
+        with open_h5(src) as f:
+            read_header(f, src)
+            with atomic_output(dst) as tmp:
+                with h5py.File(tmp, "w", libver="earliest", track_order=True) as out:
+                    for key, value in f.attrs.items():
+                        out.attrs[key] = value
+                    for name in f:
+                        if name != "results":
+                            f.copy(f[name], out, name=name)
+                    rg = out.create_group("results", track_order=True)
+                    _stamp(rg, spec.RESULTS_TYPE, spec.RESULT_VERSION)
+                    if "results" in f:
+                        for other in f["results"]:
+                            if other != kind:
+                                f.copy(f["results"][other], rg, name=other)
+                    kg = rg.create_group(kind)
+                    _stamp(kg, spec.RESULT_KIND_TYPES[kind], spec.RESULT_VERSION)
+                    kg.attrs["params"] = dumps(params)
+                    kg.attrs["actcode_version"] = __version__
+                    kg.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+                    _write_table(kg, table)
+                    if arrays:
+                        ag = kg.create_group("arrays")
+                        for key, arr in arrays.items():
+                            ag.create_dataset(key, data=np.asarray(arr), compression="gzip")
+    return dst
+
+
+def params_json(params: dict[str, Any]) -> str:
+    """JSON text of result parameters, as stored."""
+    return json.dumps(json.loads(dumps(params)), sort_keys=True)

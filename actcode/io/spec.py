@@ -1,0 +1,93 @@
+"""Machine-readable constants of the neural-code format (formats/codes.md), in one place."""
+
+from __future__ import annotations
+
+#: Root ``encoding-type`` of a neural-code file.
+CODES_TYPE = "actcode.codes"
+#: The format version this actcode writes, and the newest it reads fully.
+FORMAT_VERSION = "1.0.0"
+#: Major versions this actcode reads.
+READABLE_MAJORS = (1,)
+
+ENCODING_TYPE = "encoding-type"
+ENCODING_VERSION = "encoding-version"
+
+LAYER_TABLE_TYPE = "actcode.layer-table"
+SPLITS_TYPE = "actcode.splits"
+SPLIT_TYPE = "actcode.split"
+PACKED_BITS_TYPE = "actcode.packed-bits"
+RESULTS_TYPE = "actcode.results"
+RESULT_TABLE_TYPE = "actcode.result-table"
+RESULT_KIND_TYPES = {"measure": "actcode.measure", "probe": "actcode.probe"}
+RESULT_VERSION = "1.0.0"
+
+#: Root attributes every file carries.
+ROOT_ATTRS = ("encoding-type", "encoding-version", "provenance", "bitorder", "n_units", "n_bytes", "created_by")
+#: Root members. ``results`` is optional.
+ROOT_MEMBERS = ("layers", "splits")
+OPTIONAL_ROOT_MEMBERS = ("results",)
+
+#: Columns of the layer table, with their HDF5 kind ("str" is variable-length UTF-8).
+LAYER_COLUMNS = {
+    "name": "str",
+    "kind": "str",
+    "shape": "str",
+    "n_units": "int64",
+    "byte_offset": "int64",
+    "n_bytes": "int64",
+    "call_index": "int64",
+}
+
+#: Datasets of every split group.
+SPLIT_DATASETS = ("codes", "labels", "predictions", "indices")
+#: Optional datasets of a split group.
+OPTIONAL_SPLIT_DATASETS = ("training_labels",)
+#: Optional numeric attributes of a split group (the network's own metrics on it).
+SPLIT_NUMBER_ATTRS = ("loss", "accuracy")
+
+#: Columns of a result table.
+RESULT_COLUMNS = {"split": "str", "scope": "str", "metric": "str", "value": "float64"}
+
+BITORDER = "big"
+COMPRESSION = "gzip"
+COMPRESSION_LEVEL = 4
+#: Target bytes per chunk of the code matrix (rows are never split across chunks).
+CHUNK_TARGET_BYTES = 1 << 20
+#: Chunks larger than this are refused on read (protects against allocation bombs).
+MAX_CHUNK_BYTES = 64 << 20
+#: Filters a file may use: every HDF5 build has them.
+ALLOWED_FILTERS = frozenset({"gzip", "shuffle", "fletcher32"})
+#: Split names: letters, digits, '_', '-', '.'; at most 64 characters.
+SPLIT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+#: Length limit of any string in the layer table.
+MAX_NAME_LENGTH = 1024
+
+#: Factors that ``chart`` groups runs by; provenance["factors"] has every key (value or null).
+FACTOR_KEYS = (
+    "dataset",
+    "model",
+    "width",
+    "depth",
+    "epoch",
+    "sample_size",
+    "weight_decay",
+    "dropout",
+    "label_noise",
+    "seed",
+)
+PROVENANCE_SCHEMA_ID = "actcode.provenance/1"
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """Parse ``"MAJOR.MINOR.PATCH"``; raise ValueError otherwise.
+
+    Examples
+    --------
+    >>> parse_version("1.2.3")
+    (1, 2, 3)
+    """
+    parts = str(text).split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        msg = f"not a MAJOR.MINOR.PATCH version: {text!r}"
+        raise ValueError(msg)
+    return int(parts[0]), int(parts[1]), int(parts[2])
