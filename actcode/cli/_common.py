@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -107,8 +107,3 @@ def progress(*, transient: bool = True) -> Iterator[Progress]:
     )
     with p:
         yield p
-
-
-def each_input(paths: Iterable[str]) -> Iterator[str]:
-    """Iterate over input paths (hook for batch policy; see :func:`run_batch`)."""
-    yield from paths

@@ -10,6 +10,7 @@ import typer
 from actcode import __version__
 from actcode.cli._common import set_verbosity
 from actcode.cli._errors import EXIT_CODES
+from actcode.io.atomic import install_signal_handlers
 
 _EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
 
@@ -61,5 +62,6 @@ for _name in _SUBCOMMANDS:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: Ctrl-C and SIGTERM unwind cleanly (exit 130)."""
+    install_signal_handlers()
     app()

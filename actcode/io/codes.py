@@ -18,7 +18,7 @@ from actcode import __version__
 from actcode.codes import LayerInfo, layout_layers, pad_mask, relative_layers, row_bytes
 from actcode.errors import FormatError, InvalidParameterError, OutputError
 from actcode.io import spec
-from actcode.io.atomic import check_output_dir, commit, temp_path_for
+from actcode.io.atomic import check_interrupted, check_output_dir, commit, register_temp, temp_path_for, unregister_temp
 from actcode.io.provenance import check_provenance, dumps
 from actcode.io.validate import Header, check_padding_block, open_h5, read_header
 from actcode.results import ResultTable
@@ -104,6 +104,7 @@ class CodeWriter:
         self.provenance = dict(provenance)
         self.compression = compression
         self._tmp = temp_path_for(self.path)
+        register_temp(self._tmp)
         try:
             self._f = h5py.File(self._tmp, "w", libver="earliest", track_order=True)
         except OSError as exc:
@@ -165,6 +166,7 @@ class CodeWriter:
             Integer labels, the network's predicted classes (-1 when unknown) and the rows'
             indices into their source dataset (defaults to running row numbers).
         """
+        check_interrupted()
         codes = np.ascontiguousarray(codes)
         if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != self.n_bytes:
             msg = f"codes for split {split!r} must be uint8 of shape (n, {self.n_bytes}). Got {codes.dtype} {codes.shape}."
@@ -226,11 +228,13 @@ class CodeWriter:
                 if "training_labels" in ds and ds["training_labels"].shape != (n,):
                     msg = f"training_labels of split {split!r} must have {n} entries."
                     raise InvalidParameterError(msg)
-            check_provenance(self.provenance, where=f"provenance of {self.path}")
+            check_provenance(self.provenance, where=f"{self.path}: provenance")
             self._f.attrs["provenance"] = dumps(self.provenance)
             self._f.close()
             self._closed = True
+            check_interrupted()
             commit(self._tmp, self.path)
+            unregister_temp(self._tmp)
         except BaseException:
             self.abort()
             raise
@@ -243,6 +247,7 @@ class CodeWriter:
             self._f.close()
         with contextlib.suppress(OSError):
             self._tmp.unlink()
+        unregister_temp(self._tmp)
 
     def __enter__(self) -> CodeWriter:
         return self

@@ -87,7 +87,7 @@ def make_provenance(*, command: str, factors: dict[str, Any] | None = None, **se
     return record
 
 
-def check_provenance(record: Any, *, where: str = "provenance") -> dict[str, Any]:
+def check_provenance(record: Any, *, where: str = "The provenance") -> dict[str, Any]:
     """Validate a provenance record against the schema; raise ProvenanceError if it fails."""
     import jsonschema
 
@@ -95,7 +95,7 @@ def check_provenance(record: Any, *, where: str = "provenance") -> dict[str, Any
         jsonschema.validate(record, provenance_schema())
     except jsonschema.ValidationError as exc:
         loc = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        msg = f"The {where} record does not follow its schema at {loc}: {exc.message}."
+        msg = f"{where} record does not follow its schema at {loc}: {exc.message}."
         raise ProvenanceError(msg) from None
     return dict(record)
 
@@ -105,12 +105,12 @@ def parse_provenance(text: Any, *, where: str) -> dict[str, Any]:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     if not isinstance(text, str):
-        msg = f"The {where} attribute must be a JSON string. Got {type(text).__name__} instead."
+        msg = f"{where} attribute must be a JSON string. Got {type(text).__name__} instead."
         raise ProvenanceError(msg)
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
-        msg = f"The {where} attribute is not valid JSON ({exc.msg} at character {exc.pos})."
+        msg = f"{where} attribute is not valid JSON ({exc.msg} at character {exc.pos})."
         raise ProvenanceError(msg) from None
     return check_provenance(record, where=where)
 
