@@ -377,7 +377,9 @@ class CodeFile:
         for start in range(0, n, step):
             try:
                 block = ds[start : start + step]
-            except OSError as exc:
+            except FormatError:
+                raise
+            except (OSError, ValueError, TypeError) as exc:
                 msg = f"{where} rows {start}..{start + step} cannot be read ({' '.join(str(exc).split())[:120]})."
                 raise FormatError(msg) from None
             check_padding_block(block, self._mask, where, start)
@@ -406,7 +408,7 @@ class CodeFile:
             raise FormatError(msg)
         try:
             return np.asarray(sg[name][()], dtype=np.int64)
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:
             msg = f"{self.path}: /splits/{split}/{name} cannot be read ({exc}); the file is damaged."
             raise FormatError(msg) from None
 
@@ -466,7 +468,11 @@ class CodeFile:
                     raise FormatError(msg)
                 out[name] = obj[()]
 
-        root.visititems(visit)
+        try:
+            root.visititems(visit)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            msg = f"{self.path}: /results/{kind}/arrays cannot be read ({' '.join(str(exc).split())[:120]})."
+            raise FormatError(msg) from None
         return out
 
     def close(self) -> None:

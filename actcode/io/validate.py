@@ -406,7 +406,7 @@ def read_header(f: h5py.File, path: str | Path) -> Header:
         results = check_results(f, p, version)
     except FormatError:
         raise
-    except (OSError, KeyError, RuntimeError) as exc:
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
         msg = f"{p}: the file is damaged and cannot be read ({_short(exc)}). Re-create or re-copy it."
         raise FormatError(msg) from None
     return Header(p, version, layers, n_units, n_bytes, splits, provenance, results)
@@ -440,7 +440,9 @@ def validate(path: str | Path, *, full: bool = True) -> Header:
                 try:
                     for start in range(0, n, step):
                         check_padding_block(ds[start : start + step], mask, f"{header.path}: /splits/{split}/codes", start)
-                except OSError as exc:
+                except FormatError:
+                    raise
+                except (OSError, ValueError, TypeError) as exc:
                     msg = f"{header.path}: /splits/{split}/codes cannot be read ({_short(exc)}); the file is damaged."
                     raise FormatError(msg) from None
     return header
