@@ -1,5 +1,5 @@
 """``python -m actcode``."""
 
-from actcode.cli.main import main
+from actcode.cli.entry import main
 
 main()

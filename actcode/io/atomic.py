@@ -41,7 +41,9 @@ def _on_signal(signum: int, frame: object) -> None:
         for tmp in list(_LIVE_TEMPS):
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        os._exit(128 + signum)
+        with contextlib.suppress(OSError):
+            os.write(2, b"actcode: error: interrupted again; stopped at once, partial outputs removed\n")
+        os._exit(130 if signum == signal.SIGINT else 128 + signum)
     _INTERRUPTED["signal"] = signum
     raise KeyboardInterrupt
 
