@@ -20,7 +20,7 @@ class NotHDF5Error(FormatError):
 
 
 class ForeignFileError(FormatError):
-    """An HDF5 file that is not an actcode neural-code file."""
+    """A file of another kind: an HDF5 file that is not a code file, or a data file with the wrong magic number."""
 
 
 class MissingElementError(FormatError):

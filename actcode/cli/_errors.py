@@ -29,13 +29,19 @@ EXIT_CODES: dict[int, str] = {
     130: "interrupted (Ctrl-C / SIGINT); outputs in progress were discarded",
 }
 
-EXIT_CODES_HELP = "Exit codes: " + "; ".join(f"{k} {v.split(':')[0]}" for k, v in EXIT_CODES.items()) + "."
+_REPORTED = {"interrupt": False}
+
+
+def interrupt_reported() -> bool:
+    """Whether a command already printed its 'interrupted' line."""
+    return _REPORTED["interrupt"]
+
 
 
 def error_line(command: str, exc: BaseException) -> str:
     """Format the one line printed for a user error."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"actcode {command}: error: {text}"
+    return f"actcode {command}: error: {text}" if command else f"actcode: error: {text}"
 
 
 def print_error(command: str, exc: BaseException) -> None:
@@ -79,6 +85,7 @@ def handle_errors(command: str) -> Callable[[F], F]:
                 raise typer.Exit(0) from None
             except KeyboardInterrupt:
                 print_error(command, KeyboardInterrupt("interrupted; partial outputs were removed"))
+                _REPORTED["interrupt"] = True
                 raise typer.Exit(130) from None
             except (ActcodeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
                 print_error(command, exc)

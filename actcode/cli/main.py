@@ -9,7 +9,7 @@ import typer
 
 from actcode import __version__
 from actcode.cli._common import set_verbosity
-from actcode.cli._errors import EXIT_CODES
+from actcode.cli._errors import EXIT_CODES, interrupt_reported, print_error
 from actcode.io.atomic import install_signal_handlers
 
 _EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
@@ -64,4 +64,10 @@ for _name in _SUBCOMMANDS:
 def main() -> None:
     """Console-script entry point: Ctrl-C and SIGTERM unwind cleanly (exit 130)."""
     install_signal_handlers()
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        # Typer turns a Ctrl-C outside a command body (while parsing) into a silent exit 130.
+        if exc.code == 130 and not interrupt_reported():
+            print_error("", KeyboardInterrupt("interrupted; nothing was written"))
+        raise

@@ -1,0 +1,382 @@
+"""The checkpoint file: written atomically by training, loaded with ``weights_only=True`` and checked."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import platform
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from actcode import __version__
+from actcode.config import TrainConfig
+from actcode.errors import ActcodeError, ActcodeFileNotFoundError, CheckpointError, OutputError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from actcode.data import Dataset
+
+FORMAT = "actcode.checkpoint"
+FORMAT_VERSION = "1.0.0"
+
+#: Keys every checkpoint holds (``input_shape`` and ``n_classes`` are written too, and read when present).
+REQUIRED_KEYS: tuple[str, ...] = (
+    "format",
+    "format_version",
+    "state_dict",
+    "config",
+    "epoch",
+    "seed",
+    "train_indices",
+    "val_indices",
+    "train_labels",
+    "noisy_indices",
+    "history",
+    "metrics",
+    "versions",
+)
+_INDEX_KEYS = ("train_indices", "val_indices", "train_labels", "noisy_indices")
+_JSON_KEYS = {"config": dict, "history": list, "metrics": dict, "versions": dict}
+
+
+def versions() -> dict[str, str]:
+    """Versions of actcode, torch, numpy and Python, as recorded in every checkpoint."""
+    return {
+        "actcode": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def model_depth(config: TrainConfig) -> int | None:
+    """MLP: hidden layers; VGG/ResNet: weight layers (vgg16 -> 16, resnet20 -> 20); custom: None."""
+    spec = config.model
+    if spec.family == "mlp":
+        return len(spec.hidden_widths())
+    if spec.family == "vgg":
+        from actcode.models.vgg import vgg_plan
+
+        return sum(1 for p in vgg_plan(spec.name, spec.plan) if p != "M") + len(spec.fc) + 1
+    if spec.family == "resnet":
+        return int(spec.name.removeprefix("resnet"))
+    return None
+
+
+def factors_of(config: TrainConfig, *, epoch: int, sample_size: int) -> dict[str, Any]:
+    """The study's factors of a run at ``epoch`` (``None`` where a factor does not apply).
+
+    ``width`` is an MLP's total hidden units or a CNN's width multiplier; ``depth`` is from
+    :func:`model_depth`; ``sample_size`` is the number of distinct training examples.
+    """
+    spec = config.model
+    custom = spec.family == "custom"
+    width: float | int | None
+    if spec.family == "mlp":
+        width = sum(spec.hidden_widths())
+    elif custom:
+        width = None
+    else:
+        width = spec.width_mult
+    return {
+        "dataset": dataset_tag(config),
+        "model": spec.factory if custom else spec.name,
+        "width": width,
+        "depth": model_depth(config),
+        "epoch": int(epoch),
+        "sample_size": int(sample_size),
+        "weight_decay": config.weight_decay,
+        "dropout": None if custom else spec.resolved_dropout(),
+        "label_noise": config.label_noise,
+        "seed": config.seed,
+        "bn": None if custom else spec.bn,
+        "optimizer": config.optimizer,
+        "lr": config.lr,
+        "batch_size": config.batch_size,
+    }
+
+
+def dataset_tag(config: TrainConfig) -> str:
+    """The dataset's canonical name, or the ``.npz`` file's stem."""
+    if config.data.is_npz():
+        return Path(config.data.name).stem
+    return config.data.canonical_name()
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A loaded, checked checkpoint.
+
+    Attributes
+    ----------
+    path : Path
+    config : TrainConfig
+    epoch : int
+        0 is the initialisation.
+    seed : int
+    state_dict : dict of str to Tensor
+    train_indices, val_indices, train_labels, noisy_indices : ndarray, dtype=np.int64
+        See the checkpoint format; indices point into the official train split.
+    history : list of dict
+        Per epoch up to ``epoch``: epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr, seconds.
+    metrics : dict
+        Eval-mode train/val/test loss and accuracy at ``epoch``.
+    versions : dict
+    format_version : str
+    input_shape : tuple of int or None
+    n_classes : int or None
+    """
+
+    path: Path
+    config: TrainConfig
+    epoch: int
+    seed: int
+    state_dict: dict[str, torch.Tensor]
+    train_indices: np.ndarray
+    val_indices: np.ndarray
+    train_labels: np.ndarray
+    noisy_indices: np.ndarray
+    history: list[dict[str, Any]]
+    metrics: dict[str, float]
+    versions: dict[str, str]
+    format_version: str = FORMAT_VERSION
+    input_shape: tuple[int, ...] | None = None
+    n_classes: int | None = None
+
+    def build_model(self) -> nn.Module:
+        """The network: architecture from the config, these weights, in ``eval()`` mode.
+
+        For a ``custom`` model this imports the user's factory module named in the config
+        (as ``--model`` did when training); load such checkpoints only if you trust that code.
+
+        Raises
+        ------
+        CheckpointError
+            The weights do not fit the architecture (missing, unexpected or mis-shaped tensors).
+        """
+        from actcode.models import build_model
+
+        shape, n_classes = self.input_shape, self.n_classes
+        if shape is None or n_classes is None:
+            ds = self.dataset()
+            shape, n_classes = ds.input_shape, ds.n_classes
+        model = build_model(self.config.model, shape, n_classes)
+        try:
+            model.load_state_dict(self.state_dict, strict=True)
+        except RuntimeError as exc:
+            msg = (
+                f"{self.path}: the weights do not fit the "
+                f"{self.config.model.name} model described by its config "
+                f"({' '.join(str(exc).split())[:400]})."
+            )
+            raise CheckpointError(msg) from exc
+        return model.eval()
+
+    def factors(self) -> dict[str, Any]:
+        """Factors of the run at this epoch; see :func:`factors_of`."""
+        return factors_of(self.config, epoch=self.epoch, sample_size=int(self.train_indices.shape[0]))
+
+    def dataset(self) -> Dataset:
+        """The dataset it was trained on, loaded with the config's data spec."""
+        from actcode.data import load_dataset
+
+        return load_dataset(self.config.data)
+
+
+def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` with ``torch.save`` to a temp name in the same folder, then rename.
+
+    Raises
+    ------
+    OutputError
+        The folder cannot be created or written.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, tmp)
+        tmp.replace(path)
+    except BaseException as exc:  # Ctrl-C included: never leave the temp file behind
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError | RuntimeError):  # torch.save reports a full disk as RuntimeError
+            reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200]
+            msg = f"cannot write the checkpoint {path.name} in {path.parent}: {reason}. Choose another --out."
+            raise OutputError(msg) from exc
+        raise
+    return path
+
+
+def make_payload(
+    *,
+    config: TrainConfig,
+    epoch: int,
+    state_dict: dict[str, torch.Tensor],
+    train_indices: np.ndarray,
+    val_indices: np.ndarray,
+    train_labels: np.ndarray,
+    noisy_indices: np.ndarray,
+    history: list[dict[str, Any]],
+    metrics: dict[str, float],
+    input_shape: tuple[int, ...],
+    n_classes: int,
+) -> dict[str, Any]:
+    """The dict a checkpoint file holds: tensors, str, int, float, bool and lists of those only."""
+
+    def idx(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).clone()
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in state_dict.items()},
+        "config": config.to_json(),
+        "epoch": int(epoch),
+        "seed": int(config.seed),
+        "train_indices": idx(train_indices),
+        "val_indices": idx(val_indices),
+        "train_labels": idx(train_labels),
+        "noisy_indices": idx(noisy_indices),
+        "history": json.dumps(history),
+        "metrics": json.dumps(metrics),
+        "versions": json.dumps(versions()),
+        "input_shape": [int(s) for s in input_shape],
+        "n_classes": int(n_classes),
+    }
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load and check a checkpoint without unpickling any code.
+
+    ``torch.load(path, weights_only=True, map_location="cpu")`` is used only after the file is
+    known to be a zip archive (PyTorch's format), so the legacy pickle reader never runs.
+
+    Raises
+    ------
+    ActcodeFileNotFoundError
+        The path does not exist.
+    CheckpointError
+        Not a PyTorch zip file; a pickle that needs globals other than tensors (code); missing
+        keys; another format; a newer major format version; or malformed fields.
+    """
+    p = Path(path)
+    if not p.exists():
+        msg = f"the checkpoint {p.name} is not in {p.parent.resolve()}."
+        raise ActcodeFileNotFoundError(msg)
+    if not p.is_file() or not zipfile.is_zipfile(p):
+        msg = (
+            f"{p} is not a PyTorch checkpoint (not a zip archive as "
+            "torch.save writes). Pass a .pt from actcode train."
+        )
+        raise CheckpointError(msg)
+    try:
+        obj = torch.load(p, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "Unsupported" in ln]
+        reason = lines[0] if lines else "it needs objects other than tensors and plain values"
+        msg = (
+            f"{p} was refused: loading it would need to unpickle code "
+            f"({reason}). actcode checkpoints hold only "
+            "tensors, numbers and strings; this file was not written by actcode train, or was tampered with."
+        )
+        raise CheckpointError(msg) from exc
+    except Exception as exc:  # torch raises RuntimeError/EOFError/ValueError... on damaged archives
+        msg = f"{p} is damaged or truncated and cannot be loaded ({' '.join(str(exc).split())[:200]})."
+        raise CheckpointError(msg) from exc
+    return _parse(p, obj)
+
+
+def _parse(p: Path, obj: Any) -> Checkpoint:
+    if not isinstance(obj, dict):
+        msg = f"{p} is not an actcode checkpoint: it holds a {type(obj).__name__}, expected a dict."
+        raise CheckpointError(msg)
+    if obj.get("format") != FORMAT:
+        msg = f"{p} is not an actcode checkpoint: its 'format' is {obj.get('format')!r}, expected {FORMAT!r}."
+        raise CheckpointError(msg)
+    missing = [k for k in REQUIRED_KEYS if k not in obj]
+    if missing:
+        msg = f"{p} is an incomplete actcode checkpoint: missing {', '.join(missing)}."
+        raise CheckpointError(msg)
+    version = str(obj["format_version"])
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        major = -1
+    if major != int(FORMAT_VERSION.split(".")[0]):
+        newer = major > int(FORMAT_VERSION.split(".")[0])
+        msg = (
+            f"{p} has checkpoint format version {version}; this actcode "
+            f"reads {FORMAT_VERSION.split('.')[0]}.x" + (". Upgrade actcode to read it." if newer else ".")
+        )
+        raise CheckpointError(msg)
+    sd = obj["state_dict"]
+    if not isinstance(sd, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()
+    ):
+        msg = f"{p}: 'state_dict' must map names to tensors."
+        raise CheckpointError(msg)
+    arrays: dict[str, np.ndarray] = {}
+    for k in _INDEX_KEYS:
+        t = obj[k]
+        if not isinstance(t, torch.Tensor) or t.dtype != torch.int64 or t.ndim != 1:
+            got = (
+                f"{t.dtype} tensor of shape {tuple(t.shape)}"
+                if isinstance(t, torch.Tensor)
+                else type(t).__name__
+            )
+            msg = f"{p}: {k!r} must be a 1-D int64 tensor, got {got}."
+            raise CheckpointError(msg)
+        arrays[k] = t.numpy()
+    if arrays["train_labels"].shape != arrays["train_indices"].shape:
+        msg = f"{p}: 'train_labels' and 'train_indices' must have the same length."
+        raise CheckpointError(msg)
+    parsed: dict[str, Any] = {}
+    for k, typ in _JSON_KEYS.items():
+        try:
+            parsed[k] = json.loads(obj[k])
+        except (TypeError, ValueError) as exc:
+            msg = f"{p}: {k!r} must be a JSON string ({exc})."
+            raise CheckpointError(msg) from exc
+        if not isinstance(parsed[k], typ):
+            msg = f"{p}: {k!r} must hold a JSON {typ.__name__}, got {type(parsed[k]).__name__}."
+            raise CheckpointError(msg)
+    try:
+        config = TrainConfig.from_dict(parsed["config"])
+    except (ActcodeError, TypeError, ValueError) as exc:
+        msg = f"{p}: its config is not a valid actcode train config ({exc})."
+        raise CheckpointError(msg) from exc
+    for k in ("epoch", "seed"):
+        if not isinstance(obj[k], int) or isinstance(obj[k], bool):
+            msg = f"{p}: {k!r} must be an integer, got {obj[k]!r}."
+            raise CheckpointError(msg)
+    shape = obj.get("input_shape")
+    n_classes = obj.get("n_classes")
+    return Checkpoint(
+        path=p,
+        config=config,
+        epoch=int(obj["epoch"]),
+        seed=int(obj["seed"]),
+        state_dict=sd,
+        train_indices=arrays["train_indices"],
+        val_indices=arrays["val_indices"],
+        train_labels=arrays["train_labels"],
+        noisy_indices=arrays["noisy_indices"],
+        history=parsed["history"],
+        metrics=parsed["metrics"],
+        versions=parsed["versions"],
+        format_version=version,
+        input_shape=tuple(int(s) for s in shape) if isinstance(shape, list) else None,
+        n_classes=int(n_classes) if isinstance(n_classes, int) else None,
+    )
+
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "factors_of", "load_checkpoint", "write_checkpoint"]
