@@ -55,7 +55,10 @@ def test_killed_writer_leaves_no_file_under_the_final_name(tmp_path: Path, sig: 
     p = _start(WRITER, str(final))
     time.sleep(0.2)
     p.send_signal(sig)
-    p.wait(timeout=30)
+    try:
+        p.wait(timeout=30)
+    finally:
+        p.kill()
     assert p.returncode != 0
     assert not final.exists()
     leftovers = [q.name for q in tmp_path.iterdir()]
@@ -69,7 +72,10 @@ def test_killed_results_write_leaves_the_codes_intact(code_file: Path) -> None:
     before = hashlib.sha256(code_file.read_bytes()).hexdigest()
     p = _start(RESULTS, str(code_file))
     p.send_signal(signal.SIGKILL)
-    p.wait(timeout=30)
+    try:
+        p.wait(timeout=30)
+    finally:
+        p.kill()
     assert hashlib.sha256(code_file.read_bytes()).hexdigest() == before
     validate(code_file)
     with open_codes(code_file) as cf:

@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from actcode.io import open_codes, validate
 from tests.reliability._run import ACTCODE, run
 from tests.reliability.corpus import valid_code_file
 
 
+_PROCS: list[subprocess.Popen[str]] = []
+
+
 def _start(*args: str | Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([*ACTCODE, *map(str, args)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    p = subprocess.Popen([*ACTCODE, *map(str, args)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    _PROCS.append(p)
+    return p
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans() -> Iterator[None]:
+    yield
+    while _PROCS:
+        _PROCS.pop().kill()
 
 
 def test_several_measure_processes_on_different_files(tmp_path: Path) -> None:

@@ -53,7 +53,10 @@ def _kill_at(args: list[str], when: float, sig: signal.Signals, cwd: Path) -> su
 
 def _finish(p: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str]:
     start = time.monotonic()
-    _, err = p.communicate(timeout=60)
+    try:
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
     if sig == signal.SIGINT and p.returncode != 0:
         assert time.monotonic() - start < 30, "Ctrl-C did not stop the command promptly"
         assert p.returncode == 130, err
