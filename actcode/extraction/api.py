@@ -1,0 +1,276 @@
+"""``extract(checkpoint)``: a checkpoint's codes on its training examples, the test split, random inputs."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from actcode.errors import InvalidParameterError
+from actcode.extraction.inputs import NO_LABEL, ArrayInputs, RandomInputs, SplitInputs
+from actcode.extraction.run import extract_model
+from actcode.io import file_sha256
+from actcode.io.atomic import check_output_dir
+
+if TYPE_CHECKING:
+    from actcode.checkpoints import Checkpoint
+    from actcode.data import Dataset, DataSpec
+
+#: Splits ``extract`` knows: the examples trained on, the official test split, random inputs.
+SPLITS = ("train", "test", "random")
+
+
+def parse_splits(splits: str | Sequence[str], random: int = 0) -> list[str]:
+    """Check and order the requested splits; ``random > 0`` adds the random split.
+
+    Examples
+    --------
+    >>> parse_splits("test,train"), parse_splits(["train"], random=10)
+    (['test', 'train'], ['train', 'random'])
+    """
+    items = splits.split(",") if isinstance(splits, str) else list(splits)
+    out: list[str] = []
+    for raw in items:
+        name = str(raw).strip()
+        if not name or name in out:
+            continue
+        if name not in SPLITS:
+            msg = f"--splits: unknown split {name!r}; choose among {', '.join(SPLITS)} (comma-separated)."
+            raise InvalidParameterError(msg)
+        out.append(name)
+    if random < 0:
+        msg = f"--random must be a number of inputs >= 0. Got {random} instead."
+        raise InvalidParameterError(msg)
+    if "random" in out and random == 0:
+        msg = "--splits random needs --random N, the number of random inputs to draw."
+        raise InvalidParameterError(msg)
+    if random > 0 and "random" not in out:
+        out.append("random")
+    if not out:
+        msg = f"--splits selects no split; choose among {', '.join(SPLITS)}."
+        raise InvalidParameterError(msg)
+    return out
+
+
+def default_output(source: str | Path) -> Path:
+    """``runs/x.pt`` -> ``runs/x.h5``; any other suffix gets ``.h5`` appended."""
+    p = Path(source)
+    return p.with_suffix(".h5") if p.suffix == ".pt" else p.with_name(p.name + ".h5")
+
+
+def distinct_in_order(indices: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each value, in order (drops repeats that tiling adds).
+
+    Examples
+    --------
+    >>> distinct_in_order(np.array([5, 2, 5, 7, 2])).tolist()
+    [0, 1, 3]
+    """
+    _, first = np.unique(np.asarray(indices), return_index=True)
+    return np.sort(first)
+
+
+def dataset_splits(
+    ds: Dataset,
+    names: Sequence[str],
+    *,
+    train_indices: np.ndarray | None = None,
+    train_labels: np.ndarray | None = None,
+    with_training_labels: bool = False,
+    random: int = 0,
+    seed: int = 0,
+) -> dict[str, SplitInputs]:
+    """The inputs of each split, without copying the dataset.
+
+    ``train`` is the rows ``train_indices`` of the official train split (each once, in
+    order; all rows when None), with the true labels, and with ``training_labels`` when
+    ``with_training_labels``. ``test`` is the official test split. ``random`` is ``random``
+    uniform inputs in the data's value range, labels :data:`NO_LABEL`, indices 0..n-1.
+    """
+    out: dict[str, SplitInputs] = {}
+    for name in names:
+        if name == "train":
+            idx = (
+                np.arange(ds.n_train, dtype=np.int64)
+                if train_indices is None
+                else np.asarray(train_indices, np.int64)
+            )
+            keep = distinct_in_order(idx)
+            idx = idx[keep]
+            if idx.size and (idx.min() < 0 or idx.max() >= ds.n_train):
+                msg = (
+                    f"the checkpoint's train indices reach {idx.max()}, but the {ds.name} train split has "
+                    f"only {ds.n_train} examples; the data is not the one the model was trained on."
+                )
+                raise InvalidParameterError(msg)
+            fit = None
+            if with_training_labels and train_labels is not None:
+                fit = np.asarray(train_labels, np.int64)[keep]
+            source = "official train split" + (
+                " (the examples trained on)" if train_indices is not None else ""
+            )
+            out[name] = SplitInputs(
+                ArrayInputs(ds.x_train, idx), ds.y_train[idx], idx, fit, {"source": source}
+            )
+        elif name == "test":
+            n = ds.x_test.shape[0]
+            out[name] = SplitInputs(
+                ArrayInputs(ds.x_test),
+                ds.y_test,
+                np.arange(n, dtype=np.int64),
+                None,
+                {"source": "official test split"},
+            )
+        elif name == "random":
+            r = RandomInputs(random, ds.input_shape, ds.value_range, seed)
+            info = {
+                "source": "random inputs",
+                **r.describe(),
+                "labels": "-1 (no label)",
+                "predictions": "the network's",
+            }
+            out[name] = SplitInputs(
+                r, np.full(random, NO_LABEL, np.int64), np.arange(random, dtype=np.int64), None, info
+            )
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def load_dataset_cached(spec: DataSpec) -> Dataset:
+    """``load_dataset`` that keeps the last dataset, so a batch of checkpoints of one run loads it once."""
+    from actcode.data import load_dataset
+
+    return load_dataset(spec)
+
+
+def data_section(ds: Dataset, spec: dict[str, Any]) -> dict[str, Any]:
+    """Provenance ``data`` section: the data spec plus what was loaded."""
+    return {
+        **spec,
+        "dataset": ds.name,
+        "input_shape": list(ds.input_shape),
+        "n_classes": int(ds.n_classes),
+        "value_range": [float(ds.value_range[0]), float(ds.value_range[1])],
+        "n_train_official": int(ds.n_train),
+        "n_test": int(ds.x_test.shape[0]),
+        "source": ds.source,
+    }
+
+
+def extract(
+    checkpoint: str | Path | Checkpoint,
+    *,
+    output: str | Path | None = None,
+    splits: str | Sequence[str] = ("train", "test"),
+    random: int = 0,
+    layers: str | Sequence[str] | None = None,
+    batch_size: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    data_root: str | Path | None = None,
+    compression: str | None = "gzip",
+) -> Path:
+    """Extract a checkpoint's neural codes into a code file.
+
+    Parameters
+    ----------
+    checkpoint : str, Path or Checkpoint
+        A checkpoint written by ``actcode train`` (loaded without unpickling code).
+    output : str or Path, optional
+        Default: the checkpoint's path with ``.h5`` in place of ``.pt``.
+    splits : str or sequence of str
+        Among ``train`` (exactly the distinct examples the model was trained on, from the
+        checkpoint's ``train_indices``, with ``training_labels`` under label noise), ``test``
+        (the official test split) and ``random``.
+    random : int
+        Number of random inputs, drawn uniformly in the data's value range with the data's
+        input shape (the paper's random-input experiment); > 0 adds the ``random`` split,
+        whose labels are -1 (no label) and whose predictions are the network's.
+    layers : str or sequence of str, optional
+        Sites to keep (names, globs, indices); default all.
+    batch_size : int, optional
+        Rows per forward pass; default 256, lowered for very long codes.
+    device : str
+        ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    seed : int
+        Seed of the random inputs.
+    progress : callable, optional
+        ``progress(rows_done, rows_total)`` after each batch.
+    data_root : str or Path, optional
+        Folder of the dataset's files, in place of the one recorded in the checkpoint.
+    compression : {"gzip", None}
+        Filter of the code matrices; None is faster for long codes that barely compress.
+
+    Returns
+    -------
+    Path
+        The code file written.
+    """
+    from actcode.checkpoints import Checkpoint, load_checkpoint
+    from actcode.data import DataSpec
+
+    names = parse_splits(splits, random)
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+    out = Path(output) if output is not None else default_output(ckpt.path)
+    check_output_dir(out)
+    cfg = ckpt.config
+    spec = cfg.data if data_root is None else DataSpec(cfg.data.name, str(data_root), cfg.data.download)
+    ds = load_dataset_cached(spec)
+    if ckpt.input_shape is not None and tuple(ckpt.input_shape) != tuple(ds.input_shape):
+        msg = (
+            f"{ckpt.path}: the model was trained on inputs of shape {tuple(ckpt.input_shape)}, but {ds.name} "
+            f"gives {tuple(ds.input_shape)}."
+        )
+        raise InvalidParameterError(msg)
+    model = ckpt.build_model()
+    noisy = cfg.label_noise > 0 or ckpt.noisy_indices.size > 0
+    by_split = dataset_splits(
+        ds,
+        names,
+        train_indices=ckpt.train_indices,
+        train_labels=ckpt.train_labels,
+        with_training_labels=noisy,
+        random=random,
+        seed=seed,
+    )
+    sections = {
+        "factors": ckpt.factors(),
+        "model": cfg.model.to_dict(),
+        "data": data_section(ds, spec.to_dict()),
+        "train": cfg.to_dict(),
+        "inputs": [{"path": str(Path(ckpt.path).resolve()), "sha256": file_sha256(ckpt.path)}],
+        "checkpoint": {
+            "path": str(ckpt.path),
+            "epoch": ckpt.epoch,
+            "format_version": ckpt.format_version,
+            "metrics": ckpt.metrics,
+            "versions": ckpt.versions,
+        },
+        "extract": {"seed": seed, "random": random, "source": "checkpoint"},
+    }
+    return extract_model(
+        model,
+        by_split,
+        out,
+        layers=layers,
+        batch_size=batch_size,
+        device=device,
+        provenance=sections,
+        progress=progress,
+        compression=compression,
+    )
+
+
+__all__ = [
+    "SPLITS",
+    "data_section",
+    "dataset_splits",
+    "default_output",
+    "distinct_in_order",
+    "extract",
+    "parse_splits",
+]
