@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import signal
 
 import typer
 
@@ -71,3 +72,7 @@ def main() -> None:
         if exc.code == 130 and not interrupt_reported():
             print_error("", KeyboardInterrupt("interrupted; nothing was written"))
         raise
+    finally:
+        # the work is done or already unwound: a late Ctrl-C must not interrupt the exit
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)

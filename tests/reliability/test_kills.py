@@ -58,9 +58,9 @@ def _finish(p: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str]:
     finally:
         p.kill()
     if sig == signal.SIGINT and p.returncode == -signal.SIGINT:
-        # the signal came before the interpreter had finished starting (a loaded machine):
-        # nothing of actcode ran, so there is nothing to report and nothing was written
-        assert err == ""
+        # the signal came while the interpreter was starting or shutting down, outside
+        # actcode's handlers: no traceback, and the callers check that nothing is partial
+        assert "Traceback" not in err
     elif sig == signal.SIGINT and p.returncode != 0:
         assert time.monotonic() - start < 30, "Ctrl-C did not stop the command promptly"
         assert p.returncode == 130, err
