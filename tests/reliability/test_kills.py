@@ -116,10 +116,10 @@ def test_kill_measure_and_probe(tmp_path: Path, trained: Path, command: str, sig
         work.write_bytes(codes.read_bytes())
         before = _sha(work)
         p = _kill_at(["-q", command, str(work)], when, sig, tmp_path)
-        rc, _ = _finish(p, sig)
-        # the file is either untouched, or complete with the new results
+        _finish(p, sig)
+        # the file is either untouched, or complete with the new results (the kill may come
+        # after the rename, before the process exits)
         if _sha(work) != before:
-            assert rc == 0
             with open_codes(work) as cf:
                 assert command in cf.result_kinds
         validate(work)
