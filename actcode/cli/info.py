@@ -9,12 +9,13 @@ from rich.table import Table
 
 from actcode.cli._common import emit_json, emit_path, err_console, read_input_paths, verbosity
 from actcode.cli._errors import handle_errors, run_batch
+from actcode.cli._options import CodeFilesArg
 from actcode.io.summary import summarize
 
 
 @handle_errors("info")
 def command(
-    paths: Annotated[list[str] | None, typer.Argument(help="Code files; '-' or none reads paths from stdin.")] = None,
+    paths: CodeFilesArg = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON record per file on stdout instead of tables.")] = False,
 ) -> None:
     """Show the splits, N, D, layers, factors and results of code files.

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from actcode.cli._common import emit_json, emit_path, log, read_input_paths
 from actcode.cli._errors import handle_errors, run_batch
-from actcode.cli.measure import check_output, parse_bytes, print_table, split_list
+from actcode.cli._options import (
+    CodeFilesArg,
+    ResultsJsonOpt,
+    ResultsOutputOpt,
+    check_output,
+    parse_bytes,
+    print_table,
+    split_list,
+)
 from actcode.errors import InvalidParameterError
 
 _COLUMNS = [
@@ -34,9 +41,7 @@ def _n_init(text: str) -> int | str:
 
 @handle_errors("probe")
 def command(
-    paths: Annotated[
-        list[str] | None, typer.Argument(help="Code files; '-' or none reads paths from stdin.")
-    ] = None,
+    paths: CodeFilesArg = None,
     probes: Annotated[
         str, typer.Option("--probes", help="Comma list of knn, kmeans, logreg.")
     ] = "knn,kmeans,logreg",
@@ -82,17 +87,8 @@ def command(
             "beyond it a seeded random subset of columns is used.",
         ),
     ] = "4GiB",
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Write a copy with the results here instead of updating the input (one input only).",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON record per result row on stdout instead of paths.")
-    ] = False,
+    output: ResultsOutputOpt = None,
+    as_json: ResultsJsonOpt = False,
 ) -> None:
     """Probe how well simple algorithms categorize the codes, as in the study.
 

@@ -8,12 +8,13 @@ import typer
 
 from actcode.cli._common import emit_json, emit_path, log, read_input_paths
 from actcode.cli._errors import handle_errors, run_batch
+from actcode.cli._options import CodeFilesArg
 from actcode.io import validate
 
 
 @handle_errors("validate")
 def command(
-    paths: Annotated[list[str] | None, typer.Argument(help="Code files; '-' or none reads paths from stdin.")] = None,
+    paths: CodeFilesArg = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON record per valid file on stdout.")] = False,
 ) -> None:
     """Validate neural-code files: exit 0 when every file is valid.

@@ -1,0 +1,107 @@
+"""Option types and option parsers shared by several commands, written once."""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from actcode.cli._common import err_console, verbosity
+from actcode.errors import InvalidParameterError
+from actcode.results import ResultTable
+
+#: Input code files: arguments, or stdin when none are given or for '-'.
+CodeFilesArg = Annotated[list[str] | None, typer.Argument(help="Code files; '-' or none reads paths from stdin.")]
+#: Write a copy with the results instead of updating the input in place.
+ResultsOutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write a copy with the results here instead of updating the input (one input only).",
+    ),
+]
+#: JSON records on stdout instead of paths.
+ResultsJsonOpt = Annotated[
+    bool, typer.Option("--json", help="One JSON record per result row on stdout instead of paths.")
+]
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1000,
+    "kib": 1 << 10,
+    "m": 1 << 20,
+    "mb": 10**6,
+    "mib": 1 << 20,
+    "g": 1 << 30,
+    "gb": 10**9,
+    "gib": 1 << 30,
+    "t": 1 << 40,
+    "tb": 10**12,
+    "tib": 1 << 40,
+}
+
+
+def parse_bytes(text: str, option: str = "--max-memory") -> int:
+    """Parse a size such as ``4GiB``, ``512M`` or ``1000000`` into bytes (K, M, G are binary)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS or float(m.group(1)) <= 0:
+        msg = (
+            f"{option} must be a positive size such as 4GiB, 512MiB or 1000000 (bytes). Got {text!r} instead."
+        )
+        raise InvalidParameterError(msg)
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def split_list(text: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when not given)."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    return items or None
+
+
+def check_output(output: Path | None, files: list[str]) -> None:
+    """``--output`` names one file, so it needs exactly one input."""
+    if output is not None and len(files) != 1:
+        msg = (
+            f"--output writes one file, so it needs exactly one input; got {len(files)} inputs. "
+            "Drop --output to update each file in place."
+        )
+        raise InvalidParameterError(msg)
+
+
+def fmt(v: float) -> str:
+    """A compact number for tables."""
+    if math.isnan(v):
+        return "-"
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e12 else f"{v:.4g}"
+
+
+def print_table(title: str, table: ResultTable, columns: list[tuple[str, str]]) -> None:
+    """One row per (split, scope) with the given (metric, header) columns, on stderr."""
+    if verbosity() < 0:
+        return
+    t = Table(title=title)
+    t.add_column("split")
+    t.add_column("scope")
+    for _, header in columns:
+        t.add_column(header, justify="right")
+    values = {(s, c, m): v for s, c, m, v in table.rows()}
+    for split in table.splits:
+        for scope in table.scopes:
+            if not any((split, scope, m) in values for m, _ in columns):
+                continue
+            t.add_row(split, scope, *[fmt(values.get((split, scope, m), float("nan"))) for m, _ in columns])
+    # a pipe or file has no width: do not squeeze the columns into 80 characters
+    console = err_console if err_console.is_terminal else Console(file=sys.stderr, width=240, highlight=False)
+    console.print(t)
