@@ -50,7 +50,7 @@ RESULT_COLUMNS = {"split": "str", "scope": "str", "metric": "str", "value": "flo
 
 BITORDER = "big"
 COMPRESSION = "gzip"
-COMPRESSION_LEVEL = 4
+COMPRESSION_LEVEL = 1
 #: Target bytes per chunk of the code matrix (rows are never split across chunks).
 CHUNK_TARGET_BYTES = 1 << 20
 #: Chunks larger than this are refused on read (protects against allocation bombs).
