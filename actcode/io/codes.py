@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from actcode import __version__
 from actcode.codes import LayerInfo, layout_layers, pad_mask, relative_layers, row_bytes
-from actcode.errors import FormatError, InvalidParameterError, OutputError
+from actcode.errors import ActcodeError, FormatError, InvalidParameterError, OutputError
 from actcode.io import spec
 from actcode.io.atomic import check_interrupted, check_output_dir, commit, register_temp, temp_path_for, unregister_temp
 from actcode.io.provenance import check_provenance, dumps
@@ -24,6 +25,44 @@ from actcode.io.validate import Header, check_padding_block, open_h5, read_heade
 from actcode.results import ResultTable
 
 _STR = h5py.string_dtype("utf-8")
+
+#: What h5py raises on a damaged file (besides OSError): turned into FormatError.
+_H5_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError)
+
+
+def _damaged(exc: BaseException, path: Path) -> FormatError:
+    text = " ".join(str(exc).split())[:160]
+    return FormatError(f"{path}: the file is damaged and cannot be read ({text}). Re-create or re-copy it.")
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn h5py's errors on a damaged file into one FormatError naming the file."""
+
+    @functools.wraps(fn)
+    def wrapper(self: CodeFile, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except ActcodeError:
+            raise
+        except _H5_ERRORS as exc:
+            raise _damaged(exc, self.path) from None
+
+    return wrapper
+
+
+def _guard_iter(fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """:func:`_guard` for generator methods: errors raised while iterating are converted too."""
+
+    @functools.wraps(fn)
+    def wrapper(self: CodeFile, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        try:
+            yield from fn(self, *args, **kwargs)
+        except ActcodeError:
+            raise
+        except _H5_ERRORS as exc:
+            raise _damaged(exc, self.path) from None
+
+    return wrapper
 
 
 def _stamp(obj: h5py.HLObject, etype: str, version: str = spec.FORMAT_VERSION) -> None:
@@ -361,6 +400,7 @@ class CodeFile:
         """Default rows per block: several chunks, about 32 MiB."""
         return int(max(1, (32 << 20) // max(1, self.n_bytes)))
 
+    @_guard_iter
     def iter_codes(
         self, split: str, layers: list[LayerInfo] | None = None, block_rows: int | None = None
     ) -> Iterator[tuple[int, np.ndarray]]:
@@ -379,7 +419,7 @@ class CodeFile:
                 block = ds[start : start + step]
             except FormatError:
                 raise
-            except (OSError, ValueError, TypeError) as exc:
+            except (OSError, RuntimeError, ValueError, TypeError) as exc:
                 msg = f"{where} rows {start}..{start + step} cannot be read ({' '.join(str(exc).split())[:120]})."
                 raise FormatError(msg) from None
             check_padding_block(block, self._mask, where, start)
@@ -387,6 +427,7 @@ class CodeFile:
                 block = np.ascontiguousarray(np.concatenate([block[:, a:b] for a, b in spans], axis=1))
             yield start, block
 
+    @_guard
     def codes(self, split: str, layers: list[LayerInfo] | None = None) -> np.ndarray:
         """All rows of a split (optionally only some layers' segments).
 
@@ -401,6 +442,7 @@ class CodeFile:
             out[start : start + block.shape[0]] = block
         return out
 
+    @_guard
     def _column(self, split: str, name: str) -> np.ndarray:
         sg = self._f["splits"][self._check_split(split)]
         if name not in sg:
@@ -408,7 +450,7 @@ class CodeFile:
             raise FormatError(msg)
         try:
             return np.asarray(sg[name][()], dtype=np.int64)
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, RuntimeError, ValueError, TypeError) as exc:
             msg = f"{self.path}: /splits/{split}/{name} cannot be read ({exc}); the file is damaged."
             raise FormatError(msg) from None
 
@@ -424,6 +466,7 @@ class CodeFile:
         """Indices of the rows into their source dataset, int64 (n_samples,)."""
         return self._column(split, "indices")
 
+    @_guard
     def training_labels(self, split: str) -> np.ndarray | None:
         """Labels the network was trained with, where they differ from ``labels`` (label noise)."""
         sg = self._f["splits"][self._check_split(split)]
@@ -431,16 +474,20 @@ class CodeFile:
 
     def split_info(self, split: str) -> dict[str, float]:
         """The network's own metrics on a split (``loss``, ``accuracy``) when recorded."""
-        sg = self._f["splits"][self._check_split(split)]
-        return {k: float(sg.attrs[k]) for k in spec.SPLIT_NUMBER_ATTRS if k in sg.attrs}
+        return dict(self._h.split_info[self._check_split(split)])
 
     # -- results ----------------------------------------------------------------------------
+    @_guard
     def results(self, kind: str) -> ResultTable | None:
         """The result table of ``kind`` ("measure" or "probe"), or None if absent."""
         if kind not in self._h.results:
             return None
-        tg = self._f["results"][kind]["table"]
-        cols = {c: tg[c].asstr()[()] if spec.RESULT_COLUMNS[c] == "str" else tg[c][()] for c in spec.RESULT_COLUMNS}
+        try:
+            tg = self._f["results"][kind]["table"]
+            cols = {c: tg[c].asstr()[()] if spec.RESULT_COLUMNS[c] == "str" else tg[c][()] for c in spec.RESULT_COLUMNS}
+        except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+            msg = f"{self.path}: /results/{kind}/table cannot be read ({' '.join(str(exc).split())[:120]})."
+            raise FormatError(msg) from None
         return ResultTable(
             tuple(map(str, cols["split"])),
             tuple(map(str, cols["scope"])),
@@ -448,12 +495,14 @@ class CodeFile:
             tuple(float(v) for v in cols["value"]),
         )
 
+    @_guard
     def result_params(self, kind: str) -> dict[str, Any]:
         """Parameters recorded with a result kind (empty when absent)."""
         if kind not in self._h.results:
             return {}
         return dict(json.loads(self._f["results"][kind].attrs["params"]))
 
+    @_guard
     def result_arrays(self, kind: str) -> dict[str, np.ndarray]:
         """Arrays stored with a result kind, keyed by their path under ``arrays/``."""
         if kind not in self._h.results or "arrays" not in self._f["results"][kind]:
@@ -470,7 +519,7 @@ class CodeFile:
 
         try:
             root.visititems(visit)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
             msg = f"{self.path}: /results/{kind}/arrays cannot be read ({' '.join(str(exc).split())[:120]})."
             raise FormatError(msg) from None
         return out

@@ -49,6 +49,7 @@ class Header:
     splits: dict[str, int]
     provenance: dict[str, Any]
     results: list[str] = field(default_factory=list)
+    split_info: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _fmt_version(v: tuple[int, int, int]) -> str:
@@ -291,6 +292,21 @@ def check_storage(ds: h5py.Dataset, where: str) -> None:
             raise StorageError(msg)
 
 
+def check_split_info(sg: h5py.Group, where: str) -> dict[str, float]:
+    """The optional numeric attributes of a split (the network's loss and accuracy on it)."""
+    info: dict[str, float] = {}
+    for key in spec.SPLIT_NUMBER_ATTRS:
+        if key in sg.attrs:
+            value = sg.attrs[key]
+            if isinstance(value, np.ndarray) and value.shape == ():
+                value = value[()]
+            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+                msg = f"{where} attribute '{key}' must be a number. Got {value!r} instead."
+                raise DtypeError(msg)
+            info[key] = float(value)
+    return info
+
+
 def check_splits(f: h5py.File, p: Path, n_bytes: int, version: tuple[int, int, int]) -> dict[str, int]:
     """Check every split group; return ``{split: n_rows}``."""
     g = _member(f, "splits", f"{p}: the root group", h5py.Group)
@@ -402,6 +418,7 @@ def read_header(f: h5py.File, path: str | Path) -> Header:
             raise UnknownElementError(msg)
         layers, n_units, n_bytes = check_layers(f, p)
         splits = check_splits(f, p, n_bytes, version)
+        split_info = {name: check_split_info(f["splits"][name], f"{p}: /splits/{name}") for name in splits}
         provenance = parse_provenance(_attr(f, "provenance", where), where=f"{p}: provenance")
         results = check_results(f, p, version)
     except FormatError:
@@ -409,7 +426,7 @@ def read_header(f: h5py.File, path: str | Path) -> Header:
     except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
         msg = f"{p}: the file is damaged and cannot be read ({_short(exc)}). Re-create or re-copy it."
         raise FormatError(msg) from None
-    return Header(p, version, layers, n_units, n_bytes, splits, provenance, results)
+    return Header(p, version, layers, n_units, n_bytes, splits, provenance, results, split_info)
 
 
 def check_padding_block(block: np.ndarray, mask: np.ndarray, where: str, start: int) -> None:
@@ -435,14 +452,15 @@ def validate(path: str | Path, *, full: bool = True) -> Header:
         if full:
             mask = pad_mask(header.layers)
             for split, n in header.splits.items():
-                ds = f["splits"][split]["codes"]
+                where = f"{header.path}: /splits/{split}/codes"
                 step = max(1, spec.CHUNK_TARGET_BYTES * 8 // max(1, header.n_bytes))
                 try:
+                    ds = f["splits"][split]["codes"]
                     for start in range(0, n, step):
-                        check_padding_block(ds[start : start + step], mask, f"{header.path}: /splits/{split}/codes", start)
+                        check_padding_block(ds[start : start + step], mask, where, start)
                 except FormatError:
                     raise
-                except (OSError, ValueError, TypeError) as exc:
-                    msg = f"{header.path}: /splits/{split}/codes cannot be read ({_short(exc)}); the file is damaged."
+                except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+                    msg = f"{where} cannot be read ({_short(exc)}); the file is damaged."
                     raise FormatError(msg) from None
     return header

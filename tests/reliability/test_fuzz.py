@@ -43,9 +43,11 @@ def _read_everything(path: Path) -> None:
                     cf.predictions(split)
                     cf.indices(split)
                     cf.split_info(split)
+                    cf.training_labels(split)
                 for kind in cf.result_kinds:
                     cf.results(kind)
                     cf.result_arrays(kind)
+                    cf.result_params(kind)
         except ActcodeError:
             pass
 
