@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "add_results": "actcode.io",
     "make_provenance": "actcode.io",
     "FORMAT_VERSION": "actcode.io",
-    "FACTOR_KEYS": "actcode.io",
+    "FACTOR_KEYS": "actcode.factors",
     "LayerInfo": "actcode.codes",
     "pack_bits": "actcode.codes",
     "unpack_bits": "actcode.codes",

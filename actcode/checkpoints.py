@@ -18,6 +18,7 @@ import torch
 from actcode import __version__
 from actcode.config import TrainConfig
 from actcode.errors import ActcodeError, ActcodeFileNotFoundError, CheckpointError, OutputError
+from actcode.factors import factors_of
 
 if TYPE_CHECKING:
     from torch import nn
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 FORMAT = "actcode.checkpoint"
 FORMAT_VERSION = "1.0.0"
 
-#: Keys every checkpoint holds (``input_shape`` and ``n_classes`` are written too, and read when present).
+#: Keys every checkpoint holds (``input_shape``, ``n_classes`` and ``factors`` are written too, and read
+#: when present).
 REQUIRED_KEYS: tuple[str, ...] = (
     "format",
     "format_version",
@@ -57,60 +59,6 @@ def versions() -> dict[str, str]:
     }
 
 
-def model_depth(config: TrainConfig) -> int | None:
-    """MLP: hidden layers; VGG/ResNet: weight layers (vgg16 -> 16, resnet20 -> 20); custom: None."""
-    spec = config.model
-    if spec.family == "mlp":
-        return len(spec.hidden_widths())
-    if spec.family == "vgg":
-        from actcode.models.vgg import vgg_plan
-
-        return sum(1 for p in vgg_plan(spec.name, spec.plan) if p != "M") + len(spec.fc) + 1
-    if spec.family == "resnet":
-        return int(spec.name.removeprefix("resnet"))
-    return None
-
-
-def factors_of(config: TrainConfig, *, epoch: int, sample_size: int) -> dict[str, Any]:
-    """The study's factors of a run at ``epoch`` (``None`` where a factor does not apply).
-
-    ``width`` is an MLP's total hidden units or a CNN's width multiplier; ``depth`` is from
-    :func:`model_depth`; ``sample_size`` is the number of distinct training examples.
-    """
-    spec = config.model
-    custom = spec.family == "custom"
-    width: float | int | None
-    if spec.family == "mlp":
-        width = sum(spec.hidden_widths())
-    elif custom:
-        width = None
-    else:
-        width = spec.width_mult
-    return {
-        "dataset": dataset_tag(config),
-        "model": spec.factory if custom else spec.name,
-        "width": width,
-        "depth": model_depth(config),
-        "epoch": int(epoch),
-        "sample_size": int(sample_size),
-        "weight_decay": config.weight_decay,
-        "dropout": None if custom else spec.resolved_dropout(),
-        "label_noise": config.label_noise,
-        "seed": config.seed,
-        "bn": None if custom else spec.bn,
-        "optimizer": config.optimizer,
-        "lr": config.lr,
-        "batch_size": config.batch_size,
-    }
-
-
-def dataset_tag(config: TrainConfig) -> str:
-    """The dataset's canonical name, or the ``.npz`` file's stem."""
-    if config.data.is_npz():
-        return Path(config.data.name).stem
-    return config.data.canonical_name()
-
-
 @dataclass(frozen=True, eq=False)
 class Checkpoint:
     """A loaded, checked checkpoint.
@@ -133,6 +81,9 @@ class Checkpoint:
     format_version : str
     input_shape : tuple of int or None
     n_classes : int or None
+    stored_factors : dict or None
+        The factors computed at train time (see :func:`actcode.factors.factors_of`); None in
+        checkpoints written before they were stored.
     """
 
     path: Path
@@ -150,6 +101,7 @@ class Checkpoint:
     format_version: str = FORMAT_VERSION
     input_shape: tuple[int, ...] | None = None
     n_classes: int | None = None
+    stored_factors: dict[str, Any] | None = None
 
     def build_model(self) -> nn.Module:
         """The network: architecture from the config, these weights, in ``eval()`` mode.
@@ -181,7 +133,9 @@ class Checkpoint:
         return model.eval()
 
     def factors(self) -> dict[str, Any]:
-        """Factors of the run at this epoch; see :func:`factors_of`."""
+        """Factors of the run at this epoch: those stored at train time, else :func:`factors_of`."""
+        if self.stored_factors is not None:
+            return dict(self.stored_factors)
         return factors_of(self.config, epoch=self.epoch, sample_size=int(self.train_indices.shape[0]))
 
     def dataset(self) -> Dataset:
@@ -251,6 +205,7 @@ def make_payload(
         "versions": json.dumps(versions()),
         "input_shape": [int(s) for s in input_shape],
         "n_classes": int(n_classes),
+        "factors": json.dumps(factors_of(config, epoch=epoch, sample_size=len(train_indices))),
     }
 
 
@@ -360,6 +315,7 @@ def _parse(p: Path, obj: Any) -> Checkpoint:
             raise CheckpointError(msg)
     shape = obj.get("input_shape")
     n_classes = obj.get("n_classes")
+    factors = _optional_json_dict(p, obj, "factors")
     return Checkpoint(
         path=p,
         config=config,
@@ -376,7 +332,23 @@ def _parse(p: Path, obj: Any) -> Checkpoint:
         format_version=version,
         input_shape=tuple(int(s) for s in shape) if isinstance(shape, list) else None,
         n_classes=int(n_classes) if isinstance(n_classes, int) else None,
+        stored_factors=factors,
     )
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "factors_of", "load_checkpoint", "write_checkpoint"]
+def _optional_json_dict(p: Path, obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The JSON object stored under the optional ``key``, or None when the key is absent."""
+    if key not in obj:
+        return None
+    try:
+        value = json.loads(obj[key])
+    except (TypeError, ValueError) as exc:
+        msg = f"{p}: {key!r} must be a JSON string ({exc})."
+        raise CheckpointError(msg) from exc
+    if not isinstance(value, dict):
+        msg = f"{p}: {key!r} must hold a JSON dict, got {type(value).__name__}."
+        raise CheckpointError(msg)
+    return value
+
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "make_payload", "write_checkpoint"]

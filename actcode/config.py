@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -24,6 +25,24 @@ LR_SCHEDULES = ("step", "cosine", "none")
 SAMPLE_ORDERS = ("first", "stratified", "random")
 NOISE_MODES = ("permute", "uniform")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+#: Conv channel plans ("M" = 2x2 max-pool) of the VGG presets (Simonyan & Zisserman, configs A, B, D, E).
+VGG_PLANS: dict[str, tuple[int | str, ...]] = {
+    "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "vgg13": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "vgg19": (
+        64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+        512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
+    ),
+}  # fmt: skip
+
+
+def vgg_plan(name: str, plan: Sequence[int | str] | None) -> tuple[int | str, ...]:
+    """The stage plan: ``plan`` when given, else the preset ``name``'s."""
+    if plan is not None:
+        return tuple(plan)
+    return VGG_PLANS[name]
 
 
 def split_width(width: int, depth: int) -> tuple[int, ...]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from actcode.factors import FACTOR_KEYS
 from actcode.io.atomic import atomic_output, file_lock
 from actcode.io.codes import CodeFile, CodeWriter, open_codes
 from actcode.io.provenance import check_provenance, file_sha256, make_provenance, provenance_schema
 from actcode.io.results_io import add_results
-from actcode.io.spec import FACTOR_KEYS, FORMAT_VERSION
+from actcode.io.spec import FORMAT_VERSION
 from actcode.io.validate import Header, validate
 from actcode.results import ResultTable
 

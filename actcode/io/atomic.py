@@ -14,7 +14,6 @@ from pathlib import Path
 
 from actcode.errors import LockTimeoutError, OutputError
 
-
 #: Temporary files being written by this process; removed on a second Ctrl-C.
 _LIVE_TEMPS: set[Path] = set()
 _INTERRUPTED = {"signal": 0}

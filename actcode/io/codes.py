@@ -19,7 +19,14 @@ from actcode import __version__
 from actcode.codes import LayerInfo, layout_layers, pad_mask, relative_layers, row_bytes
 from actcode.errors import ActcodeError, FormatError, InvalidParameterError, OutputError
 from actcode.io import spec
-from actcode.io.atomic import check_interrupted, check_output_dir, commit, register_temp, temp_path_for, unregister_temp
+from actcode.io.atomic import (
+    check_interrupted,
+    check_output_dir,
+    commit,
+    register_temp,
+    temp_path_for,
+    unregister_temp,
+)
 from actcode.io.provenance import check_provenance, dumps
 from actcode.io.validate import Header, check_padding_block, open_h5, read_header
 from actcode.results import ResultTable

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from actcode.errors import ProvenanceError
-from actcode.io.spec import FACTOR_KEYS, PROVENANCE_SCHEMA_ID
+from actcode.factors import FACTOR_KEYS
+from actcode.io.spec import PROVENANCE_SCHEMA_ID
 
 
 @functools.cache

@@ -62,19 +62,6 @@ SPLIT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 #: Length limit of any string in the layer table.
 MAX_NAME_LENGTH = 1024
 
-#: Factors that ``chart`` groups runs by; provenance["factors"] has every key (value or null).
-FACTOR_KEYS = (
-    "dataset",
-    "model",
-    "width",
-    "depth",
-    "epoch",
-    "sample_size",
-    "weight_decay",
-    "dropout",
-    "label_noise",
-    "seed",
-)
 PROVENANCE_SCHEMA_ID = "actcode.provenance/1"
 
 

@@ -8,26 +8,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from actcode.config import VGG_PLANS as PLANS
+from actcode.config import vgg_plan
 from actcode.errors import InvalidParameterError
 from actcode.models.mlp import make_activation
 
-#: Conv channel plans ("M" = 2x2 max-pool) of the VGG presets (Simonyan & Zisserman, configs A, B, D, E).
-PLANS: dict[str, tuple[int | str, ...]] = {
-    "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    "vgg13": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
-    "vgg19": (
-        64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-        512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
-    ),
-}  # fmt: skip
-
-
-def vgg_plan(name: str, plan: Sequence[int | str] | None) -> tuple[int | str, ...]:
-    """The stage plan: ``plan`` when given, else the preset ``name``'s."""
-    if plan is not None:
-        return tuple(plan)
-    return PLANS[name]
+__all__ = ["PLANS", "VGG", "scaled", "vgg_plan"]
 
 
 def scaled(n: int, mult: float) -> int:

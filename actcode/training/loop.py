@@ -15,12 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actcode.checkpoints import factors_of, make_payload, write_checkpoint
+from actcode.checkpoints import make_payload, write_checkpoint
 from actcode.config import TrainConfig
 from actcode.data import Dataset, load_dataset
+from actcode.devices import resolve_device
 from actcode.errors import InvalidParameterError
+from actcode.factors import factors_of
 from actcode.models import build_model
-from actcode.training.optim import cpu_threads, deterministic, lr_at, make_optimizer, resolve_device, set_lr
+from actcode.training.optim import cpu_threads, deterministic, lr_at, make_optimizer, set_lr
 from actcode.training.sampling import Selection, make_selection
 
 #: Examples per forward pass when evaluating (eval mode, no gradients).

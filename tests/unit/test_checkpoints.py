@@ -109,7 +109,7 @@ def test_factors(ckpts: list[Path]) -> None:
 
 
 def test_factors_of_cnns() -> None:
-    from actcode.checkpoints import factors_of
+    from actcode.factors import factors_of
 
     vgg = factors_of(TrainConfig(model=ModelSpec(name="vgg16", width_mult=0.5)), epoch=1, sample_size=5)
     assert (vgg["width"], vgg["depth"], vgg["dropout"]) == (0.5, 16, 0.5)
