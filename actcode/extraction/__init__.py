@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from actcode.devices import resolve_device
 from actcode.extraction.api import SPLITS, dataset_splits, default_output, extract, parse_splits
 from actcode.extraction.custom import extract_custom, load_user_model, load_weights
 from actcode.extraction.inputs import NO_LABEL, ArrayInputs, RandomInputs, SplitInputs
@@ -13,7 +14,6 @@ from actcode.extraction.run import (
     auto_batch_size,
     extract_codes,
     extract_model,
-    resolve_device,
 )
 from actcode.extraction.sites import (
     DynamicSitesError,

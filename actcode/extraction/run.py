@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from actcode.devices import resolve_device
 from actcode.errors import InvalidParameterError
 from actcode.extraction.inputs import NO_LABEL, SplitInputs, StreamInputs, as_split_inputs
 from actcode.extraction.packing import padded_width
@@ -31,26 +32,6 @@ WRITE_BLOCK_BYTES = 8 << 20
 BIT_DEFINITION = (
     "pre-activation > 0 (ReLU: output > 0; LeakyReLU/PReLU/RReLU: input > 0, read in a forward pre-hook)"
 )
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is CUDA when available, else the CPU; anything else is checked and returned."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        msg = f"--device must be auto, cpu, cuda, cuda:N or mps. Got {device!r} instead."
-        raise InvalidParameterError(msg) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        msg = f"--device {device} was asked for but CUDA is not available here. Use --device cpu or auto."
-        raise InvalidParameterError(msg)
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        msg = f"--device {device} was asked for but MPS is not available here. Use --device cpu or auto."
-        raise InvalidParameterError(msg)
-    return dev
 
 
 def auto_batch_size(code_bits: int, requested: int | None = None) -> int:
@@ -412,5 +393,4 @@ __all__ = [
     "auto_batch_size",
     "extract_codes",
     "extract_model",
-    "resolve_device",
 ]

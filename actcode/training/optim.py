@@ -1,4 +1,4 @@
-"""Device choice, optimizer with weight-decay groups, the learning-rate schedule and determinism."""
+"""Optimizer with weight-decay groups, the learning-rate schedule and determinism."""
 
 from __future__ import annotations
 
@@ -10,35 +10,6 @@ import torch
 from torch import nn
 
 from actcode.config import TrainConfig
-from actcode.errors import InvalidParameterError
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when present, else MPS, else CPU; an absent device is an error.
-
-    Examples
-    --------
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            msg = f"--device {name}: CUDA is not available on this machine; use --device auto or cpu."
-            raise InvalidParameterError(msg)
-        idx = int(name[5:]) if ":" in name else 0
-        if idx >= torch.cuda.device_count():
-            msg = f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)."
-            raise InvalidParameterError(msg)
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        msg = "--device mps: Apple MPS is not available on this machine; use --device auto or cpu."
-        raise InvalidParameterError(msg)
-    return torch.device(name)
 
 
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:

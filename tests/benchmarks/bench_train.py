@@ -28,7 +28,7 @@ from actcode.config import ModelSpec, TrainConfig
 from actcode.data import DataSpec, load_dataset
 from actcode.models import build_model
 from actcode.training import EpochReport, train
-from actcode.training.optim import resolve_device
+from actcode.devices import resolve_device
 
 
 @dataclass
