@@ -7,42 +7,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from actcode.errors import InvalidParameterError
+from actcode.metrics import ALIASES, names_of
 
 if TYPE_CHECKING:
     from actcode.charts.data import Run
 
 #: Metric names of the network's own numbers, read from the split info (or provenance).
-NET_METRICS = ("net_accuracy", "net_loss")
+NET_METRICS = tuple(sorted(names_of("network")))
 #: Metrics written by ``actcode probe`` (the others come from ``actcode measure``).
-PROBE_METRICS = frozenset(
-    {
-        "kmeans_majority_accuracy",
-        "kmeans_hungarian_accuracy",
-        "knn_accuracy",
-        "knn_map",
-        "logreg_accuracy",
-        "network_accuracy",
-    }
-)
+PROBE_METRICS = names_of("probe")
 #: Split names recognised as a ``_<split>`` suffix even before any file is read.
 KNOWN_SPLITS = ("train", "test", "random", "val")
-#: Friendly names accepted in y specs, mapped to stored metric names.
-ALIASES: dict[str, str] = {
-    "r": "redundancy",
-    "redundancy_ratio": "redundancy",
-    "kmeans": "kmeans_majority_accuracy",
-    "kmeans_majority": "kmeans_majority_accuracy",
-    "kmeans_hungarian": "kmeans_hungarian_accuracy",
-    "knn": "knn_accuracy",
-    "logreg": "logreg_accuracy",
-    "lr": "logreg_accuracy",
-    "accuracy": "net_accuracy",
-    "acc": "net_accuracy",
-    "net_acc": "net_accuracy",
-    "loss": "net_loss",
-}
-
-
 @dataclass(frozen=True)
 class YSpec:
     """One plotted quantity: a stored metric on a split and a scope.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from actcode import metrics as _metrics
 from actcode.errors import InvalidParameterError, OutputError
 
 if TYPE_CHECKING:
@@ -58,89 +59,25 @@ FACTOR_SHORT: dict[str, str] = {
     "batch_size": "batch",
 }
 
-#: Axis labels of metrics (long form) and their short names for legends and titles.
-METRIC_LABELS: dict[str, tuple[str, str]] = {
-    "redundancy": ("redundancy ratio R", "R"),
-    "kmeans_majority_accuracy": ("K-Means accuracy (majority)", "K-Means"),
-    "kmeans_hungarian_accuracy": ("K-Means accuracy (Hungarian)", "K-Means (Hungarian)"),
-    "knn_accuracy": ("K-NN accuracy", "K-NN"),
-    "knn_map": ("K-NN mean average precision", "K-NN mAP"),
-    "logreg_accuracy": ("logistic-regression accuracy", "LR"),
-    "network_accuracy": ("network accuracy", "network"),
-    "net_accuracy": ("network accuracy", "network"),
-    "net_loss": ("network loss (cross-entropy)", "network loss"),
-    "n_samples": ("samples", "samples"),
-    "n_units": ("units (bits)", "units"),
-    "n_distinct": ("distinct codes", "distinct codes"),
-    "n_collision_groups": ("collision groups", "collision groups"),
-    "largest_group": ("largest collision group (samples)", "largest group"),
-    "n_mixed_groups": ("mixed-label collision groups", "mixed groups"),
-    "rows_in_mixed_groups": ("samples in mixed-label groups", "in mixed groups"),
-    "hash_hits": ("test codes equal to a train code", "hash hits"),
-    "hash_hit_rate": ("hash hit rate", "hash hit rate"),
-    "hash_lookup_accuracy": ("hash-lookup accuracy", "hash lookup"),
-    "nn_within_mean": ("mean NN distance, same class (bits)", "NN within (mean)"),
-    "nn_within_median": ("median NN distance, same class (bits)", "NN within (median)"),
-    "nn_between_mean": ("mean NN distance, other class (bits)", "NN between (mean)"),
-    "nn_between_median": ("median NN distance, other class (bits)", "NN between (median)"),
-    "nn_mean": ("mean NN Hamming distance (bits)", "NN distance"),
-    "dead_units": ("dead units", "dead units"),
-    "always_on_units": ("always-on units", "always-on units"),
-    "mean_bit_entropy": ("mean bit entropy (bits)", "bit entropy"),
-}
-#: Metrics whose values lie in [0, 1] (fixed colour range in the phase chart).
-RATIO_METRICS = frozenset(
-    {
-        "redundancy",
-        "kmeans_majority_accuracy",
-        "kmeans_hungarian_accuracy",
-        "knn_accuracy",
-        "knn_map",
-        "logreg_accuracy",
-        "network_accuracy",
-        "net_accuracy",
-        "hash_hit_rate",
-        "hash_lookup_accuracy",
-        "mean_bit_entropy",
-    }
-)
-#: Metrics that are accuracies (their panels share the y label "accuracy").
-ACCURACY_METRICS = frozenset(
-    {
-        "kmeans_majority_accuracy",
-        "kmeans_hungarian_accuracy",
-        "knn_accuracy",
-        "logreg_accuracy",
-        "network_accuracy",
-        "net_accuracy",
-        "hash_lookup_accuracy",
-    }
-)
-
-
 def is_ratio(metric: str) -> bool:
     """True for metrics whose values lie in [0, 1] (fixed colour range in the phase chart)."""
-    return metric in RATIO_METRICS or metric.endswith("_norm")
+    return _metrics.is_ratio(metric)
 
 
 def metric_label(metric: str) -> str:
-    """Long label of a metric (its axis label when alone).
+    """Long label of a metric (its axis label when alone), from :mod:`actcode.metrics`.
 
     Examples
     --------
     >>> metric_label("redundancy"), metric_label("knn_accuracy"), metric_label("custom_stat")
     ('redundancy ratio R', 'K-NN accuracy', 'custom stat')
     """
-    if metric not in METRIC_LABELS and metric.endswith("_norm") and metric[:-5] in METRIC_LABELS:
-        return METRIC_LABELS[metric[:-5]][0].replace("(bits)", "(fraction of bits)")
-    return METRIC_LABELS.get(metric, (metric.replace("_", " "), ""))[0]
+    return _metrics.label_of(metric)
 
 
 def metric_short(metric: str) -> str:
-    """Short name of a metric for legends and titles."""
-    if metric not in METRIC_LABELS and metric.endswith("_norm") and metric[:-5] in METRIC_LABELS:
-        return METRIC_LABELS[metric[:-5]][1] + " / D"
-    return METRIC_LABELS.get(metric, ("", metric.replace("_", " ")))[1]
+    """Short name of a metric for legends and titles, from :mod:`actcode.metrics`."""
+    return _metrics.short_of(metric)
 
 
 def metrics_axis_label(metrics: Sequence[str]) -> str:
@@ -152,7 +89,7 @@ def metrics_axis_label(metrics: Sequence[str]) -> str:
     ('accuracy', 'redundancy ratio R')
     """
     uniq = list(dict.fromkeys(metrics))
-    if all(m in ACCURACY_METRICS for m in uniq):
+    if all(_metrics.is_accuracy(m) for m in uniq):
         return "accuracy"
     if len(uniq) == 1:
         return metric_label(uniq[0])

@@ -17,22 +17,9 @@ from actcode.cli._options import (
     print_table,
     split_list,
 )
+from actcode.metrics import table_columns
 
-_COLUMNS = [
-    ("n_samples", "N"),
-    ("n_units", "D"),
-    ("n_distinct", "distinct"),
-    ("redundancy", "R"),
-    ("largest_group", "largest"),
-    ("n_mixed_groups", "mixed"),
-    ("hash_hit_rate", "hash hits"),
-    ("hash_lookup_accuracy", "lookup acc"),
-    ("nn_within_mean", "NN within"),
-    ("nn_between_mean", "NN between"),
-    ("dead_units", "dead"),
-    ("always_on_units", "always on"),
-    ("mean_bit_entropy", "H/bit"),
-]
+_COLUMNS = table_columns("measure")
 
 
 @handle_errors("measure")

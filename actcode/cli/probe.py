@@ -18,16 +18,9 @@ from actcode.cli._options import (
     split_list,
 )
 from actcode.errors import InvalidParameterError
+from actcode.metrics import table_columns
 
-_COLUMNS = [
-    ("network_accuracy", "network"),
-    ("knn_accuracy", "K-NN"),
-    ("knn_map", "mAP"),
-    ("kmeans_majority_accuracy", "K-Means maj."),
-    ("kmeans_hungarian_accuracy", "K-Means hung."),
-    ("logreg_accuracy", "LR"),
-    ("kmeans_approximate", "approx."),
-]
+_COLUMNS = table_columns("probe")
 
 
 def _n_init(text: str) -> int | str:

@@ -11,13 +11,11 @@ from actcode import __version__
 from actcode import kernels as K
 from actcode.codes import LayerInfo
 from actcode.measures.stats import bit_stats, hash_lookup, nn_stats, refine, split_groups
+from actcode.metrics import needs_labels
 from actcode.results import SCOPE_ALL, ResultTable, layer_scope, upto_scope
 
 __all__ = ["NN_SAMPLE_DEFAULT", "NN_SAMPLE_THRESHOLD", "Measurement", "measure_source"]
 
-#: Metrics that need labels; NaN on a split without labels (all -1, e.g. random inputs).
-LABEL_METRICS = ("n_mixed_groups", "rows_in_mixed_groups", "hash_lookup_accuracy")
-_NN_CLASS = ("nn_within", "nn_between")
 #: Splits up to this many rows use every row as a nearest-neighbour query.
 NN_SAMPLE_THRESHOLD = 20000
 #: Query rows drawn (seeded, without replacement) from a larger split.
@@ -178,9 +176,7 @@ def measure_source(
             if nn:
                 metrics.update(nn_stats(*nn_state[(s, (sc.lo, sc.hi))], sc.units.size))
             if not (lab >= 0).any():  # no labels (random inputs): label-based metrics are undefined
-                metrics.update(
-                    {m: float("nan") for m in metrics if m in LABEL_METRICS or m.startswith(_NN_CLASS)}
-                )
+                metrics.update({m: float("nan") for m in needs_labels(metrics)})
             bit, frac = bit_stats(counts[s], n, sc.units)
             metrics.update(bit)
             rows_out.extend((s, sc.name, m, float(v)) for m, v in metrics.items())
