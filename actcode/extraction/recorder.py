@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -66,21 +66,14 @@ class SiteRecorder:
             msg = "SiteRecorder needs at least one site to record."
             raise ValueError(msg)
         modules = dict(model.named_modules())
-        # per module, per call: None (not recorded) or (first column, units, pad columns)
-        plan: dict[str, list[tuple[int, int, int] | None]] = {}
-        reads: dict[str, str] = {}
-        col = 0
         for s in self.sites:
             if s.module not in modules and not (s.module == "(root)" and "" in modules):
                 msg = f"site {s.name!r} names module {s.module!r}, which the model does not have."
                 raise ValueError(msg)
-            p = plan.setdefault(s.module, [None] * s.module_calls)
-            pad = (-s.n_units) % 8
-            p[s.call_index] = (col, s.n_units, pad)
-            col += s.n_units + pad
-            reads[s.module] = s.read
+        plan, reads = self._plan(self.sites)
+        self._keys = list(plan)
         self._modules = [
-            (path, modules["" if path == "(root)" else path], plan[path], reads[path]) for path in plan
+            (key, modules["" if key[0] == "(root)" else key[0]], plan[key], reads[key]) for key in plan
         ]
         self._expected = [len(p) for _, _, p, _ in self._modules]
         self.width = padded_width([s.n_units for s in self.sites])
@@ -94,6 +87,27 @@ class SiteRecorder:
         self._error: str | None = None
         self._handles: list[Any] = []
 
+    def _plan(
+        self, sites: Sequence[Site], census: Sequence[Site] = ()
+    ) -> tuple[dict[tuple[str, str], list[tuple[int, int, int] | None]], dict[tuple[str, str], str]]:
+        """Per (module, op) key and per call: None (not recorded) or (first column, units, pad columns).
+
+        ``census`` adds the calls of sites that are counted but not recorded.
+        """
+        plan: dict[tuple[str, str], list[tuple[int, int, int] | None]] = {}
+        reads: dict[tuple[str, str], str] = {}
+        for s in census:
+            plan.setdefault((s.module, s.op), [None] * s.module_calls)
+            reads[(s.module, s.op)] = s.read
+        col = 0
+        for s in sites:
+            p = plan.setdefault((s.module, s.op), [None] * s.module_calls)
+            pad = (-s.n_units) % 8
+            p[s.call_index] = (col, s.n_units, pad)
+            col += s.n_units + pad
+            reads[(s.module, s.op)] = s.read
+        return plan, reads
+
     def _pad(self, rows: int, cols: int, device: torch.device) -> torch.Tensor:
         key = (rows, cols, device)
         t = self._pads.get(key)
@@ -102,7 +116,7 @@ class SiteRecorder:
             self._pads[key] = t
         return t
 
-    def _make_hook(self, i: int, plan: list[tuple[int, int, int] | None], read_input: bool) -> Any:
+    def _make_record(self, i: int, plan: list[tuple[int, int, int] | None]) -> Callable[[torch.Tensor], None]:
         rec = self
         n_calls = len(plan)
 
@@ -128,6 +142,10 @@ class SiteRecorder:
                 if pad:
                     rec._masks.append(rec._pad(rows, pad, t.device))
 
+        return record
+
+    def _make_hook(self, i: int, plan: list[tuple[int, int, int] | None], read_input: bool) -> Any:
+        record = self._make_record(i, plan)
         if read_input:
 
             def pre_hook(_m: nn.Module, args: tuple[Any, ...]) -> None:
@@ -139,6 +157,10 @@ class SiteRecorder:
             record(out)
 
         return hook
+
+    def forward(self, x: torch.Tensor) -> Any:
+        """Run the model on one batch (after :meth:`begin`)."""
+        return self.model(x)
 
     def __enter__(self) -> SiteRecorder:
         try:
@@ -165,12 +187,12 @@ class SiteRecorder:
     def _check(self) -> None:
         if self._calls != self._expected:
             diffs = [
-                f"{path!r} ran {got} time(s), expected {exp}"
-                for (path, _, _, _), got, exp in zip(self._modules, self._calls, self._expected, strict=True)
+                f"{_key_name(key)!r} ran {got} time(s), expected {exp}"
+                for (key, _, _, _), got, exp in zip(self._modules, self._calls, self._expected, strict=True)
                 if got != exp
             ]
             msg = (
-                "the model's activation modules were not called as in the probe pass: "
+                "the model's ReLU-like activations were not called as in the probe pass: "
                 + "; ".join(diffs[:5])
                 + ". Extraction needs the same activation calls for every batch "
                 "(no data-dependent control flow)."
@@ -219,4 +241,97 @@ class SiteRecorder:
         self.close()
 
 
-__all__ = ["BACKENDS", "SiteRecorder"]
+def _key_name(key: tuple[str, str]) -> str:
+    return key[0] if not key[1] else f"{key[0]}:{key[1]}"
+
+
+class OpRecorder(SiteRecorder):
+    """Record every selected site at the operator level, whatever the ReLU's spelling.
+
+    A :class:`~actcode.extraction.ops.ReluOpMode` around each forward pass sees each
+    ReLU-like ATen op (module or functional call, in-place or not, inside TorchScript too),
+    charges it to the innermost running module and keys it ``(module, op)``; the mask is
+    ``input > 0``, taken before the op runs, so an in-place op cannot have overwritten it.
+    Every ReLU-like op of the model is counted against the probe pass (``census``: all of
+    :func:`~actcode.extraction.sites.find_sites`'s sites), so a data-dependent sequence of
+    activations is refused, selected or not. Masks are laid out and packed as in
+    :class:`SiteRecorder`, whose bytes they equal.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    sites : list of Site
+        The sites to record, in forward order.
+    census : list of Site
+        Every site of the model (the probe pass), for the call counts.
+    backend : {"auto", "torch", "numpy"}
+    """
+
+    def __init__(
+        self, model: nn.Module, sites: Sequence[Site], census: Sequence[Site], *, backend: str = "auto"
+    ) -> None:
+        self._census = list(census)
+        super().__init__(model, sites, backend=backend)
+        plan, reads = self._plan(self.sites, self._census)
+        self._keys = list(plan)
+        modules = dict(model.named_modules())
+        self._modules = [
+            (key, modules.get("" if key[0] == "(root)" else key[0], model), plan[key], reads[key])
+            for key in plan
+        ]
+        self._expected = [len(p) for _, _, p, _ in self._modules]
+        self._calls = [0] * len(self._modules)
+        self._records = {key: self._make_record(i, plan[key]) for i, key in enumerate(self._keys)}
+        self._unknown: list[str] = []
+        self._capture: Any = None
+        self._mode: Any = None
+
+    def _on_op(self, path: str, op: str, t: torch.Tensor) -> None:
+        record = self._records.get((path or "(root)", op))
+        if record is None:
+            if len(self._unknown) < 5:
+                self._unknown.append(_key_name((path or "(root)", op)))
+            return
+        record(t)
+
+    def begin(self, rows: int, device: torch.device) -> None:
+        """Start a batch (see :meth:`SiteRecorder.begin`)."""
+        super().begin(rows, device)
+        self._unknown = []
+        if self._capture is not None:
+            self._capture[0].reset()
+
+    def forward(self, x: torch.Tensor) -> Any:
+        """Run the model on one batch under the dispatch mode."""
+        with self._mode:
+            return self.model(x)
+
+    def _check(self) -> None:
+        if self._unknown:
+            msg = (
+                "the model applied ReLU-like activations that the probe pass did not see: "
+                + ", ".join(repr(u) for u in self._unknown)
+                + ". Extraction needs the same activation calls for every batch "
+                "(no data-dependent control flow)."
+            )
+            raise DynamicSitesError(msg)
+        super()._check()
+
+    def __enter__(self) -> OpRecorder:
+        from actcode.extraction.ops import ModuleStack, ReluOpMode
+
+        stack = ModuleStack(self.model)
+        stack.__enter__()
+        self._capture = (stack,)
+        self._mode = ReluOpMode(stack, self._on_op)
+        return self
+
+    def close(self) -> None:
+        """Remove the global hooks."""
+        if self._capture is not None:
+            self._capture[0].__exit__(None, None, None)
+            self._capture = None
+        super().close()
+
+
+__all__ = ["BACKENDS", "OpRecorder", "SiteRecorder"]

@@ -16,7 +16,7 @@ from actcode.devices import resolve_device
 from actcode.errors import InvalidParameterError
 from actcode.extraction.inputs import NO_LABEL, SplitInputs, StreamInputs, as_split_inputs
 from actcode.extraction.packing import padded_width
-from actcode.extraction.recorder import SiteRecorder
+from actcode.extraction.recorder import OpRecorder, SiteRecorder
 from actcode.extraction.sites import Site, exact_fp32, excluded_modules, find_sites, select_sites
 from actcode.io import CodeWriter, make_provenance
 from actcode.io.provenance import environment
@@ -31,6 +31,12 @@ WRITE_BLOCK_BYTES = 8 << 20
 #: How the bits are defined and computed; recorded in provenance["extract"].
 BIT_DEFINITION = (
     "pre-activation > 0 (ReLU: output > 0; LeakyReLU/PReLU/RReLU: input > 0, read in a forward pre-hook)"
+)
+#: The same when some site is a ReLU-like op outside activation modules.
+OP_BIT_DEFINITION = (
+    "pre-activation > 0: the input of each ReLU-like ATen op (relu, leaky_relu, prelu, rrelu, "
+    "threshold(0, 0), clamp(min=0)), "
+    "read in a TorchDispatchMode before the op runs (before any in-place write)"
 )
 
 
@@ -113,6 +119,7 @@ def extract_codes(
     device: str | torch.device | None = None,
     on_rows: Callable[[int], None] | None = None,
     backend: str = "auto",
+    census: Sequence[Site] | None = None,
 ) -> SplitResult:
     """Run ``inputs`` through ``model`` and append the sites' packed codes to ``writer[split]``.
 
@@ -144,6 +151,9 @@ def extract_codes(
         How masks are built and packed (see :class:`~actcode.extraction.recorder.SiteRecorder`):
         ``auto`` packs with NumPy when the model runs on the CPU, with torch on the device
         otherwise. Both give the same bytes.
+    census : list of Site, optional
+        Every site of the model (from :func:`find_sites`), counted in each batch when some
+        recorded site is an op site (``module:op#k``); default ``sites``.
 
     Returns
     -------
@@ -176,12 +186,12 @@ def extract_codes(
     model.eval()
     row = 0
     try:
-        with exact_fp32(), torch.inference_mode(), SiteRecorder(model, sites, backend=backend) as rec:
+        with exact_fp32(), torch.inference_mode(), make_recorder(model, sites, census, backend) as rec:
             for x, labels, indices, fit in data.batches(bs):
                 b = int(x.shape[0])
                 x = x.to(dev, non_blocking=True)
                 rec.begin(b, dev)
-                out = model(x)
+                out = rec.forward(x)
                 codes = rec.packed()
                 logits = _logits(out, b)
                 pred = logits.argmax(dim=1) if logits is not None else None
@@ -218,6 +228,15 @@ def extract_codes(
     return SplitResult(row, loss, acc, fit_loss, fit_acc)
 
 
+def make_recorder(
+    model: nn.Module, sites: Sequence[Site], census: Sequence[Site] | None = None, backend: str = "auto"
+) -> SiteRecorder:
+    """Module hooks when every site is an activation-module call (today's path), else the dispatch mode."""
+    if all(not s.op for s in sites):
+        return SiteRecorder(model, sites, backend=backend)
+    return OpRecorder(model, sites, census if census is not None else sites, backend=backend)
+
+
 def _model_device(model: nn.Module) -> torch.device:
     for p in model.parameters():
         return p.device
@@ -252,6 +271,7 @@ def extract_model(
     progress: Callable[[int, int], None] | None = None,
     compression: str | None = "gzip",
     backend: str = "auto",
+    sites: str = "ops",
 ) -> Path:
     """Extract the neural codes of any ``nn.Module`` on given inputs into a code file.
 
@@ -276,7 +296,8 @@ def extract_model(
         Sections of the provenance record (``factors``, ``model``, ``data``, ``train``,
         ``inputs``, ...). ``extract``, ``network`` and ``environment`` are filled in here.
     check_functional : bool
-        Refuse models that apply functional ReLUs (see :func:`find_sites`).
+        With ``sites="modules"``: refuse models that apply functional ReLUs (see
+        :func:`find_module_sites`).
     progress : callable, optional
         Called as ``progress(rows_done, rows_total)`` after each batch (``rows_total`` is 0
         when a split is a stream of unknown length).
@@ -285,6 +306,10 @@ def extract_model(
         the codes barely compress (long, random-looking codes).
     backend : {"auto", "torch", "numpy"}
         How masks are packed (see :func:`extract_codes`); the bytes are the same.
+    sites : {"ops", "modules"}
+        ``ops``: every ReLU-like op, whatever its spelling (``F.relu``, ``x.relu()``,
+        ``clamp(min=0)``, in-place, TorchScript), named ``module:op#k``; calls of activation
+        modules keep their module names. ``modules``: activation-module calls only.
 
     Returns
     -------
@@ -316,7 +341,7 @@ def extract_model(
     model.to(dev)
     first = next(iter(splits.values()))
     example = first.head(2).to(dev)
-    all_sites = find_sites(model, example, check_functional=check_functional)
+    all_sites = find_sites(model, example, check_functional=check_functional, mode=sites)
     chosen = select_sites(all_sites, layers)
     code_bits = padded_width([s.n_units for s in chosen])
     bs = auto_batch_size(code_bits, batch_size)
@@ -343,7 +368,8 @@ def extract_model(
             "n_sites_model": len(all_sites),
             "n_units": sum(s.n_units for s in chosen),
             "excluded_modules": excluded_modules(model),
-            "bit": BIT_DEFINITION,
+            "bit": BIT_DEFINITION if all(not s.op for s in chosen) else OP_BIT_DEFINITION,
+            "sites": sites,
             "batch_size": bs,
             "device": str(dev),
             "dtype": "float32",
@@ -362,8 +388,9 @@ def extract_model(
     with CodeWriter(output, [s.layer_info() for s in chosen], record, compression=compression) as writer:
         for name, s in splits.items():
             res = extract_codes(
-                model, s, chosen, writer, name, batch_size=bs, device=dev, on_rows=advance, backend=backend
-            )
+                model, s, chosen, writer, name, batch_size=bs, device=dev, on_rows=advance, backend=backend,
+                census=all_sites,
+            )  # fmt: skip
             if res.loss is not None:
                 network[f"{name}_loss"] = res.loss
                 network[f"{name}_accuracy"] = res.accuracy

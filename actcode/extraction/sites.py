@@ -80,7 +80,12 @@ class Site:
     read : {"output", "input"}
         Where the bit is taken: ``output > 0`` (ReLU) or ``input > 0`` in a pre-hook.
     module_calls : int
-        How many times the module runs per forward pass (the sites sharing ``module``).
+        How many times the module runs per forward pass (the sites sharing ``module``);
+        for an op site, how many times the module applies ``op``.
+    op : str
+        ``""`` for a call of an activation module (``nn.ReLU``, ...); else the ReLU-like
+        ATen op applied inside ``module`` (``relu``, ``leaky_relu``, ``prelu``, ``rrelu``,
+        ``threshold``, ``clamp``), and the site is named ``module:op#k``.
     """
 
     name: str
@@ -90,6 +95,7 @@ class Site:
     call_index: int
     read: str
     module_calls: int = 1
+    op: str = ""
 
     @property
     def n_units(self) -> int:
@@ -171,13 +177,124 @@ def _describe_functional(found: list[tuple[str, str, str]], model: nn.Module) ->
     return (
         f"the model ({type(model).__name__}) applies ReLU-like functions outside activation modules, which "
         f"forward hooks cannot see, so those units would be silently missing from its codes: {shown}. "
-        "Fix the model: create an nn.ReLU (nn.LeakyReLU, nn.PReLU) module in __init__ and call it in forward "
-        "instead of F.relu / torch.relu / x.relu() (one module may be called several times)."
+        "Use --sites ops (the default), which captures every spelling, or create an nn.ReLU (nn.LeakyReLU, "
+        "nn.PReLU) module in __init__ and call it in forward instead of F.relu / torch.relu / x.relu()."
     )
 
 
-def find_sites(model: nn.Module, example_input: torch.Tensor, *, check_functional: bool = True) -> list[Site]:
+#: Site discovery modes: every ReLU-like op (``ops``, the default) or activation-module calls only.
+SITE_MODES = ("ops", "modules")
+
+
+def find_sites(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    *,
+    check_functional: bool = True,
+    mode: str = "modules",
+) -> list[Site]:
     """Run one probe batch and list the model's activation sites in forward order.
+
+    With ``mode="ops"`` (what extraction uses by default) every ReLU-like ATen op is a site, whatever its
+    spelling (see :mod:`actcode.extraction.ops`): a call of an ``nn.ReLU``, ``nn.LeakyReLU``,
+    ``nn.PReLU`` or ``nn.RReLU`` module keeps the module's name (``path``, or ``path#k``
+    for its k-th call), exactly as with ``mode="modules"``; any other ReLU-like op is named
+    ``module:op#k``, after the innermost running module and the k-th call (from 0) of that
+    op in it, e.g. ``layer1.0:relu#1`` or ``(root):relu#0``. Inside a TorchScript module
+    the ops are charged to the scripted module. ``mode="modules"`` is the module-hook-only
+    discovery of :func:`find_module_sites` (``check_functional`` applies to it only); it is
+    this function's default, for compatibility.
+
+    Examples
+    --------
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc, self.act = nn.Linear(4, 3), nn.ReLU()
+    ...     def forward(self, x):
+    ...         return torch.relu(self.act(self.fc(x))).clamp(min=0)
+    >>> [s.name for s in find_sites(Net(), torch.zeros(2, 4), mode="ops")]
+    ['act', '(root):relu#0', '(root):clamp#0']
+    """
+    if mode not in SITE_MODES:
+        msg = f"--sites must be one of {', '.join(SITE_MODES)}. Got {mode!r} instead."
+        raise InvalidParameterError(msg)
+    if mode == "modules":
+        return find_module_sites(model, example_input, check_functional=check_functional)
+    return _find_op_sites(model, example_input)
+
+
+def _find_op_sites(model: nn.Module, example_input: torch.Tensor) -> list[Site]:
+    from actcode.extraction.ops import ModuleStack, ReluOpMode
+
+    batch = int(example_input.shape[0])
+    calls: list[tuple[str, str, tuple[int, ...]]] = []
+
+    def on_op(path: str, op: str, t: torch.Tensor) -> None:
+        where = path or "(root)"
+        if t.ndim < 1 or t.shape[0] != batch:
+            name = where if not op else f"{where}:{op}"
+            msg = (
+                f"activation {name!r} got a tensor of shape {tuple(t.shape)} for a batch of {batch}; "
+                "extraction needs activations whose first dimension is the batch."
+            )
+            raise ModelInputError(msg)
+        calls.append((where, op, tuple(int(s) for s in t.shape[1:])))
+
+    with ModuleStack(model) as stack:
+        watch = ReluOpMode(stack, on_op, watch_others=True)
+        _probe(model, example_input, watch)
+        kinds = {p or "(root)": k for p, k in stack.site_kind.items()}
+    if not calls:
+        raise NoSitesError(_no_sites_message(model, watch.others))
+    n_calls = Counter((path, op) for path, op, _ in calls)
+    seen: Counter[tuple[str, str]] = Counter()
+    sites = []
+    for path, op, shape in calls:
+        k = seen[(path, op)]
+        seen[(path, op)] += 1
+        n = n_calls[(path, op)]
+        if op:
+            sites.append(Site(f"{path}:{op}#{k}", path, op, shape, k, "input", n, op))
+            continue
+        kind = kinds[path]
+        name = path if n == 1 else f"{path}#{k}"
+        read = "output" if kind == "ReLU" else "input"
+        sites.append(Site(name, path, kind, shape, k, read, n))
+    return sites
+
+
+def _no_sites_message(model: nn.Module, others: dict[tuple[str, str], int]) -> str:
+    excluded = excluded_modules(model)
+    extra = (
+        f" ReLU6/Hardtanh modules are not two-piece linear and not sites: {', '.join(excluded[:5])}."
+        if excluded
+        else ""
+    )
+    acts: Counter[str] = Counter()
+    where: dict[str, str] = {}
+    for (op, path), n in others.items():
+        acts[op] += n
+        where.setdefault(op, path)
+    seen = (
+        " Its activations are "
+        + ", ".join(f"{op} x{n} (first in {where[op]!r})" for op, n in acts.most_common(6))
+        + ", none of them ReLU-like."
+        if acts
+        else ""
+    )
+    return (
+        f"the model ({type(model).__name__}) applies no ReLU-like activation (relu, leaky_relu, prelu, "
+        f"rrelu, threshold(0, 0), clamp(min=0), in any spelling) in its forward pass, "
+        "so it has no neural code."
+        f"{seen}{extra}"
+    )
+
+
+def find_module_sites(
+    model: nn.Module, example_input: torch.Tensor, *, check_functional: bool = True
+) -> list[Site]:
+    """Run one probe batch and list the model's activation-module sites in forward order.
 
     Every call of an ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.PReLU`` or ``nn.RReLU`` module (in-place
     or not) is a site; a module called twice gives two sites (``name#0``, ``name#1``).
@@ -211,7 +328,7 @@ def find_sites(model: nn.Module, example_input: torch.Tensor, *, check_functiona
     ...         self.fc, self.relu = nn.Linear(4, 3), relu
     ...     def forward(self, x):
     ...         return self.relu(self.fc(self.relu(x)))
-    >>> [(s.name, s.shape) for s in find_sites(Block(), torch.zeros(2, 4))]
+    >>> [(s.name, s.shape) for s in find_module_sites(Block(), torch.zeros(2, 4))]
     [('relu#0', (4,)), ('relu#1', (3,))]
     """
     mods = [(path, m) for path, m in model.named_modules() if is_site_module(m)]
@@ -360,7 +477,9 @@ __all__ = [
     "NoSitesError",
     "Site",
     "excluded_modules",
+    "SITE_MODES",
     "exact_fp32",
+    "find_module_sites",
     "find_sites",
     "is_site_module",
     "select_sites",
