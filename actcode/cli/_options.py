@@ -32,6 +32,16 @@ ResultsJsonOpt = Annotated[
     bool, typer.Option("--json", help="One JSON record per result row on stdout instead of paths.")
 ]
 
+#: Where the Hamming search of measure and probe runs.
+SearchDeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Where the Hamming nearest-neighbour search runs: auto (CUDA when available), cpu "
+        "(Numba kernels), cuda, cuda:N or mps (exact torch matrix products; same results).",
+    ),
+]
+
 
 _UNITS = {
     "": 1,

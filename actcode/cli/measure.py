@@ -12,6 +12,7 @@ from actcode.cli._options import (
     CodeFilesArg,
     ResultsJsonOpt,
     ResultsOutputOpt,
+    SearchDeviceOpt,
     check_output,
     parse_bytes,
     print_table,
@@ -59,6 +60,7 @@ def command(
     ] = "4GiB",
     output: ResultsOutputOpt = None,
     as_json: ResultsJsonOpt = False,
+    device: SearchDeviceOpt = "auto",
 ) -> None:
     """Measure the encoding properties of code files, per split and scope.
 
@@ -88,6 +90,7 @@ def command(
             seed=seed,
             max_memory=budget,
             output=output,
+            device=device,
         )
         print_table(f"measure: {out}", table, _COLUMNS)
         if as_json:

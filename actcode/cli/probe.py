@@ -12,6 +12,7 @@ from actcode.cli._options import (
     CodeFilesArg,
     ResultsJsonOpt,
     ResultsOutputOpt,
+    SearchDeviceOpt,
     check_output,
     parse_bytes,
     print_table,
@@ -82,6 +83,7 @@ def command(
     ] = "4GiB",
     output: ResultsOutputOpt = None,
     as_json: ResultsJsonOpt = False,
+    device: SearchDeviceOpt = "auto",
 ) -> None:
     """Probe how well simple algorithms categorize the codes, as in the study.
 
@@ -111,6 +113,7 @@ def command(
             knn_map=knn_map,
             max_memory=budget,
             output=output,
+            device=device,
             log=lambda m: log(m, level=1),
         )
         print_table(f"probe: {out}", table, _COLUMNS)

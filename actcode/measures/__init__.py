@@ -66,6 +66,7 @@ def measure_codes(
     nn_sample: int | None = None,
     seed: int = 0,
     block_rows: int | None = None,
+    engine: Any = None,
 ) -> Measurement:
     """Measure packed codes held in memory.
 
@@ -88,6 +89,8 @@ def measure_codes(
         Seed of the query sample.
     block_rows : int, optional
         Rows per block (smaller blocks use less memory).
+    engine : actcode.search.TorchHamming, optional
+        Nearest-neighbour scan with torch products on this device (same distances).
 
     Returns
     -------
@@ -117,6 +120,7 @@ def measure_codes(
         nn=nn,
         nn_sample=nn_sample,
         seed=seed,
+        engine=engine,
     )
 
 
@@ -142,6 +146,7 @@ def measure_file(
     seed: int = 0,
     max_memory: int = DEFAULT_MAX_MEMORY,
     output: str | Path | None = None,
+    device: str = "cpu",
 ) -> tuple[Path, ResultTable]:
     """Measure a neural-code file and store the results in it (copy-on-write).
 
@@ -155,6 +160,9 @@ def measure_file(
     layers : list of str or str, optional
         Sites (names, globs or indices) that get ``layer:`` and ``upto:`` scopes (default: all).
         The ``"all"`` scope is always the whole code.
+    device : str
+        Where the nearest-neighbour scan runs: ``"cpu"`` (Numba kernels), ``"cuda"``,
+        ``"cuda:N"``, ``"mps"`` (torch products, :mod:`actcode.search`) or ``"auto"``.
 
     Returns
     -------
@@ -163,7 +171,9 @@ def measure_file(
     table : ResultTable
     """
     from actcode.io import add_results, open_codes
+    from actcode.search import hamming_engine
 
+    engine = hamming_engine(device) if nn else None
     if nn_sample is not None and nn_sample < 0:
         msg = f"--nn-sample must be 0 (all rows) or a positive number of rows. Got {nn_sample} instead."
         raise InvalidParameterError(msg)
@@ -191,9 +201,15 @@ def measure_file(
             nn=nn,
             nn_sample=nn_sample,
             seed=seed,
+            engine=engine,
         )
         m.params.update(
-            {"in_memory": size <= max_memory, "max_memory": max_memory, "block_rows": source.block_rows}
+            {
+                "in_memory": size <= max_memory,
+                "max_memory": max_memory,
+                "block_rows": source.block_rows,
+                "nn_search": "numba popcount" if engine is None else engine.describe(),
+            }
         )
     out = add_results(path, "measure", m.table, params=m.params, arrays=m.arrays, output=output)
     return out, m.table

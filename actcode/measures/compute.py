@@ -67,6 +67,37 @@ def _nn_queries(n: int, nn_sample: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, m, replace=False)).astype(np.int64)
 
 
+def _query_words(qrows: np.ndarray, lo: int, hi: int, width: int) -> np.ndarray:
+    """Words of the query rows' bytes lo:hi; a view for the whole row (its padding is zero)."""
+    if lo == 0 and hi == width:
+        return qrows.view(np.uint64)
+    return K.to_words(qrows[:, lo:hi])
+
+
+def _nearest_torch(
+    engine: Any,
+    qdev: dict[tuple[str, tuple[int, int]], Any],
+    qrows: np.ndarray,
+    rng: tuple[int, int],
+    key: tuple[str, tuple[int, int]],
+    q_ids: np.ndarray,
+    lab: np.ndarray,
+    start: int,
+    block: np.ndarray,
+    state: dict[tuple[str, tuple[int, int]], tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    from actcode.search import nearest_class_distances_torch, queries_on_device
+
+    if key not in qdev:
+        for old in [k for k in qdev if k[0] != key[0]]:  # the query rows of one split at a time
+            del qdev[old]
+        qdev[key] = queries_on_device(qrows[:, rng[0] : rng[1]], engine)
+    rows = [(start, block[:, rng[0] : rng[1]], lab[start : start + block.shape[0]])]
+    return nearest_class_distances_torch(
+        qdev[key], lab[q_ids], q_ids, rows, engine, state=state.get(key)
+    )
+
+
 def measure_source(
     source: Any,
     layers: list[LayerInfo],
@@ -78,6 +109,7 @@ def measure_source(
     nn: bool,
     nn_sample: int | None,
     seed: int,
+    engine: Any = None,
 ) -> Measurement:
     """Measure the rows of an ArraySource or FileSource (see :func:`actcode.measures.measure_codes`).
 
@@ -87,6 +119,8 @@ def measure_source(
     two different rows share a 64-bit hash, loads those rows and groups them exactly.
     Prefix and whole-code groups are refinements of the per-layer groups (two rows are equal
     on a concatenation of segments exactly when they are equal on every segment).
+    With ``engine`` (an :class:`actcode.search.TorchHamming`), the nearest-neighbour scan runs
+    as torch products on its device; the distances are the same.
     """
     scopes = _scopes(layers, selected, per_layer, prefixes)
     # rows of every split grouped together, so that equal codes across splits share an id
@@ -105,7 +139,9 @@ def measure_source(
     counts = {s: np.zeros(8 * layers[-1].byte_stop, np.int64) for s in splits}
     nn_ranges = list(dict.fromkeys((sc.lo, sc.hi) for sc in scopes)) if nn else []
     queries = {s: _nn_queries(source.n_rows(s), nn_sample, seed) for s in splits} if nn else {}
-    qrows = {s: np.zeros((q.size, layers[-1].byte_stop), np.uint8) for s, q in queries.items()}
+    width = layers[-1].byte_stop
+    # query rows padded to whole words, so the whole-code scope reads them as words without a copy
+    qrows = {s: np.zeros((q.size, -(-width // 8) * 8), np.uint8) for s, q in queries.items()}
 
     for s in group_splits:  # pass 1: hashes, bit counts, query rows
         for start, block in source.blocks(s):
@@ -116,9 +152,10 @@ def measure_source(
             if s in queries:
                 q = queries[s]
                 sel = q[(q >= start) & (q < start + block.shape[0])]
-                qrows[s][np.searchsorted(q, sel)] = block[sel - start]
+                qrows[s][np.searchsorted(q, sel), :width] = block[sel - start]
     verify = {rng for rng, g in groupers.items() if g.prepare()}
     nn_state: dict[tuple[str, tuple[int, int]], tuple[np.ndarray, np.ndarray]] = {}
+    qdev: dict[tuple[str, tuple[int, int]], Any] = {}  # query rows on the engine's device
     if verify or nn_ranges:  # pass 2: exact check of equal hashes, nearest neighbours
         for s in group_splits:
             lab = source.labels(s)
@@ -131,8 +168,13 @@ def measure_source(
                 rows = block.shape[0]
                 for lo, hi in nn_ranges:
                     key = (s, (lo, hi))
+                    if engine is not None:
+                        nn_state[key] = _nearest_torch(
+                            engine, qdev, qrows[s], (lo, hi), key, queries[s], lab, start, block, nn_state
+                        )
+                        continue
                     nn_state[key] = K.nearest_class_distances(
-                        K.to_words(qrows[s][:, lo:hi]),
+                        _query_words(qrows[s], lo, hi, width),
                         lab[queries[s]],
                         queries[s],
                         [(start, K.to_words(block[:, lo:hi]), lab[start : start + rows])],

@@ -117,6 +117,7 @@ def probe_codes(
     network: Mapping[str, float] | None = None,
     log: Callable[[str], None] | None = None,
     where: str = "the codes",
+    engine: Any = None,
 ) -> ProbeResult:
     """Run the probes on packed codes held in memory.
 
@@ -146,6 +147,8 @@ def probe_codes(
         Bytes allowed for one dense matrix (see the module docstring).
     network : mapping of str to float, optional
         The network's own accuracy per split.
+    engine : actcode.search.TorchHamming, optional
+        Run the K-NN and mAP with torch products on this device (same results).
 
     Returns
     -------
@@ -216,6 +219,7 @@ def probe_codes(
             "map": knn_map,
             "map_ties": "stable by training index",
             "fit_split": train_split,
+            "search": "numba popcount" if engine is None else engine.describe(),
         }
     if "kmeans" in chosen:
         params["kmeans"] = {
@@ -242,7 +246,7 @@ def probe_codes(
         if "knn" in chosen:
             t0 = time.perf_counter()
             say(f"{scope}: K-NN (k={k}) on {sc[train_split].shape[0]} training rows")
-            knn = HammingKNNClassifier(k).fit(sc[train_split], lab[train_split])
+            knn = HammingKNNClassifier(k, engine=engine).fit(sc[train_split], lab[train_split])
             for s in splits[1:]:
                 rows.append((s, scope, "knn_accuracy", float((knn.predict(sc[s]) == lab[s]).mean())))
                 if knn_map:
@@ -253,6 +257,7 @@ def probe_codes(
                         lab[s],
                         n_bits=units.size,
                         train_words=knn.train_words_,
+                        engine=engine,
                     )
                     rows.append((s, scope, "knn_map", m))
             del knn
@@ -336,6 +341,7 @@ def run_probes(
     max_memory: int = DEFAULT_MAX_MEMORY,
     output: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    device: str = "cpu",
 ) -> tuple[Path, ResultTable]:
     """Probe a neural-code file and store the results in it (copy-on-write).
 
@@ -346,6 +352,9 @@ def run_probes(
         (or the file's first split) followed by every other split.
     layers : list of str or str, optional
         Probe these sites one by one (scopes ``layer:<name>``) instead of the whole code.
+    device : str
+        Where the K-NN and mAP run: ``"cpu"`` (Numba kernels), ``"cuda"``, ``"cuda:N"``,
+        ``"mps"`` (torch products, :mod:`actcode.search`) or ``"auto"``.
     Other parameters as in :func:`probe_codes`.
 
     Returns
@@ -355,8 +364,10 @@ def run_probes(
     table : ResultTable
     """
     from actcode.io import add_results, open_codes
+    from actcode.search import hamming_engine
 
     chosen = _check_probes(probes)
+    engine = hamming_engine(device) if "knn" in chosen else None
     if max_memory <= 0:
         msg = f"--max-memory must be positive. Got {max_memory} bytes instead."
         raise InvalidParameterError(msg)
@@ -393,6 +404,7 @@ def run_probes(
             network=network,
             log=log,
             where=str(cf.path),
+            engine=engine,
         )
     out = add_results(path, "probe", result.table, params=result.params, output=output)
     return out, result.table

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
@@ -39,6 +41,9 @@ class HammingKNNClassifier(ClassifierMixin, BaseEstimator):
     n_neighbors : int, default=9
         The study's K.
     tie_break : {"distance", "label"}, default="distance"
+    engine : actcode.search.TorchHamming, optional
+        Search with torch matrix products on this device (:func:`actcode.search.hamming_engine`)
+        instead of the Numba kernels; same neighbours.
 
     Attributes
     ----------
@@ -58,9 +63,10 @@ class HammingKNNClassifier(ClassifierMixin, BaseEstimator):
     The second query is at distance 1 from rows 1 and 2; the smaller index (row 1) wins.
     """
 
-    def __init__(self, n_neighbors: int = 9, tie_break: str = "distance") -> None:
+    def __init__(self, n_neighbors: int = 9, tie_break: str = "distance", engine: Any = None) -> None:
         self.n_neighbors = n_neighbors
         self.tie_break = tie_break
+        self.engine = engine
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> HammingKNNClassifier:
         """Store the training codes (as uint64 words) and their labels.
@@ -88,8 +94,11 @@ class HammingKNNClassifier(ClassifierMixin, BaseEstimator):
             )
             raise InvalidParameterError(msg)
         self.classes_, self._y = np.unique(y, return_inverse=True)
-        self._words = K.to_words(X)
         self.n_bytes_ = X.shape[1]
+        if self.engine is None:
+            self._words = K.to_words(X)
+        else:  # the torch search reads the packed bytes
+            self._words = X
         self.train_words_ = self._words
         return self
 
@@ -110,7 +119,12 @@ class HammingKNNClassifier(ClassifierMixin, BaseEstimator):
             msg = f"X has {X.shape[1]} bytes per row but the classifier was fit on {self.n_bytes_}."
             raise InvalidParameterError(msg)
         k = self.n_neighbors if n_neighbors is None else n_neighbors
-        d, i = K.topk_hamming(K.to_words(X), self._words, k)
+        if self.engine is not None:
+            from actcode.search import topk_hamming_torch
+
+            d, i = topk_hamming_torch(X, self._words, k, self.engine)
+        else:
+            d, i = K.topk_hamming(K.to_words(X), self._words, k)
         return (d, i) if return_distance else i
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -139,6 +153,7 @@ def hamming_map(
     n_bits: int | None = None,
     block_rows: int = 4096,
     train_words: np.ndarray | None = None,
+    engine: Any = None,
 ) -> float:
     """Mean average precision (mAP@R, R = all training rows) of the Hamming ranking.
 
@@ -154,14 +169,23 @@ def hamming_map(
     query_labels : ndarray of shape (n_queries,)
     train_words : ndarray of shape (n_train, n_words), dtype=np.uint64, optional
         ``to_words(train_codes)`` when the caller already has it (saves a copy).
+    engine : actcode.search.TorchHamming, optional
+        Rank with torch matrix products on this device instead of the Numba kernels.
 
     Returns
     -------
     map : float
         NaN when no query has a relevant training row.
     """
-    t = K.to_words(_check_codes(train_codes, "train codes")) if train_words is None else train_words
     q_codes = _check_codes(query_codes, "query codes")
+    if engine is not None:
+        from actcode.search import average_precision_torch
+
+        train = _check_codes(train_codes, "train codes")
+        ap = average_precision_torch(q_codes, query_labels, train, train_labels, engine)
+        ap = ap[~np.isnan(ap)]
+        return float(ap.mean()) if ap.size else float("nan")
+    t = K.to_words(_check_codes(train_codes, "train codes")) if train_words is None else train_words
     bits = n_bits if n_bits is not None else 8 * q_codes.shape[1]
     aps = [
         K.average_precision(

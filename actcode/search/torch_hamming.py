@@ -45,6 +45,7 @@ __all__ = [
     "average_precision_torch",
     "hamming_block_torch",
     "nearest_class_distances_torch",
+    "queries_on_device",
     "topk_hamming_torch",
 ]
 
@@ -88,6 +89,10 @@ class TorchHamming:
             return cls(dev, chosen, 4096, 1 << 21)
         return cls(dev, chosen, 512, 1 << 19)
 
+    def describe(self) -> str:
+        """How the search ran, for the results' parameters: ``"torch int8 on cuda:0"``."""
+        return f"torch {self.method} on {self.device}"
+
     @property
     def chunk_bytes(self) -> int:
         """Packed bytes unpacked per product: a multiple of 8, within the method's exact range."""
@@ -109,6 +114,22 @@ def _as_bytes(rows: np.ndarray, what: str) -> np.ndarray:
 def _to_device(rows: np.ndarray, eng: TorchHamming) -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(rows))
     return t.to(eng.device, non_blocking=True) if eng.device.type != "cpu" else t
+
+
+def _queries(queries: np.ndarray | torch.Tensor, eng: TorchHamming) -> torch.Tensor:
+    """Packed query rows on the device; a tensor already there (uint8) is used as it is."""
+    if isinstance(queries, torch.Tensor):
+        if queries.dtype != torch.uint8 or queries.ndim != 2:
+            got = f"{queries.dtype} {tuple(queries.shape)}"
+            msg = f"queries must be a 2-D uint8 tensor of packed rows. Got {got}."
+            raise InvalidParameterError(msg)
+        return queries.to(eng.device)
+    return _to_device(_as_bytes(queries, "queries"), eng)
+
+
+def queries_on_device(queries: np.ndarray, engine: TorchHamming) -> torch.Tensor:
+    """Move packed query rows to the engine's device once, for several calls over row blocks."""
+    return _queries(queries, engine)
 
 
 def _unpack(packed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -189,7 +210,7 @@ def hamming_block_torch(a: np.ndarray, b: np.ndarray, engine: TorchHamming) -> n
     return out
 
 
-def _check_width(q: np.ndarray, t: np.ndarray) -> None:
+def _check_width(q: np.ndarray | torch.Tensor, t: np.ndarray) -> None:
     if q.shape[1] != t.shape[1]:
         msg = f"train rows have {t.shape[1]} bytes but queries have {q.shape[1]}."
         raise InvalidParameterError(msg)
@@ -201,7 +222,7 @@ def _key_shift(n_bytes: int) -> int:
 
 
 def topk_hamming_torch(
-    queries: np.ndarray,
+    queries: np.ndarray | torch.Tensor,
     train: np.ndarray | Iterable[tuple[int, np.ndarray]],
     k: int,
     engine: TorchHamming,
@@ -217,7 +238,8 @@ def topk_hamming_torch(
 
     Parameters
     ----------
-    queries : ndarray of shape (n_queries, n_bytes), dtype=np.uint8
+    queries : ndarray or Tensor of shape (n_queries, n_bytes), dtype uint8
+        A tensor from :func:`queries_on_device` saves moving the queries on every call.
     train : ndarray of shape (n_train, n_bytes), dtype=np.uint8, or iterable of (start, block)
     k : int
     engine : TorchHamming
@@ -230,12 +252,12 @@ def topk_hamming_torch(
     -------
     distances, indices : ndarray of shape (n_queries, k), dtype=np.int64
     """
-    queries = _as_bytes(queries, "queries")
+    q_all = _queries(queries, engine)
     if k < 1:
         msg = f"k must be at least 1; got {k}."
         raise ValueError(msg)
-    nq = queries.shape[0]
-    shift = _key_shift(queries.shape[1])
+    nq = q_all.shape[0]
+    shift = _key_shift(q_all.shape[1])
     dev = engine.device
     if state is None:
         best_d = np.full((nq, k), NO_DISTANCE, np.int64)
@@ -248,10 +270,9 @@ def topk_hamming_torch(
     excl = torch.from_numpy(
         np.full(nq, -1, np.int64) if exclude is None else np.ascontiguousarray(exclude, np.int64)
     ).to(dev)
-    q_all = _to_device(queries, engine)
     q_pop = _popcounts(q_all)
     for start, block in _blocks(train, engine.tile_rows):
-        _check_width(queries, block)
+        _check_width(q_all, block)
         if start + block.shape[0] > (1 << shift):
             msg = f"train indices up to {start + block.shape[0]} do not fit the search keys (2^{shift})."
             raise InvalidParameterError(msg)
@@ -273,7 +294,7 @@ def topk_hamming_torch(
 
 
 def nearest_class_distances_torch(
-    queries: np.ndarray,
+    queries: np.ndarray | torch.Tensor,
     query_labels: np.ndarray,
     query_ids: np.ndarray,
     rows: Iterable[tuple[int, np.ndarray, np.ndarray]],
@@ -290,8 +311,8 @@ def nearest_class_distances_torch(
     within, between : ndarray of shape (n_queries,), dtype=np.int64
         ``NO_DISTANCE`` where no row qualifies.
     """
-    queries = _as_bytes(queries, "queries")
-    nq = queries.shape[0]
+    q_all = _queries(queries, engine)
+    nq = q_all.shape[0]
     dev = engine.device
     if state is None:
         within = np.full(nq, NO_DISTANCE, np.int64)
@@ -302,12 +323,11 @@ def nearest_class_distances_torch(
     b = torch.from_numpy(between.copy()).to(dev)
     ql = torch.from_numpy(np.ascontiguousarray(query_labels, np.int64)).to(dev)
     qi = torch.from_numpy(np.ascontiguousarray(query_ids, np.int64)).to(dev)
-    q_all = _to_device(queries, engine)
     q_pop = _popcounts(q_all)
     big = torch.tensor(int(NO_DISTANCE), device=dev)
     for start, block, labels in rows:
         block = _as_bytes(block, "row block")
-        _check_width(queries, block)
+        _check_width(q_all, block)
         for s0 in range(0, block.shape[0], engine.tile_rows):
             t = _to_device(block[s0 : s0 + engine.tile_rows], engine)
             tl = torch.from_numpy(np.ascontiguousarray(labels[s0 : s0 + t.shape[0]], np.int64)).to(dev)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from actcode import kernels as K
+from actcode.codes import LayerInfo, layout_layers, pack_bits
+from actcode.io import open_codes
+from actcode.measures import measure_codes
+from actcode.probes import HammingKNNClassifier, probe_codes
+from actcode.results import ResultTable
 from actcode.search import (
     METHODS,
     TorchHamming,
@@ -15,6 +24,7 @@ from actcode.search import (
     nearest_class_distances_torch,
     topk_hamming_torch,
 )
+from actcode.testing import synthetic_bits
 
 CPU = torch.device("cpu")
 
@@ -142,3 +152,76 @@ def test_bad_inputs() -> None:
         topk_hamming_torch(np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.uint8), 1, eng)
     with pytest.raises(ValueError, match="method"):
         TorchHamming.for_device("cpu", "bfloat16")
+
+
+# -- probe and measure with the torch search (the --device cuda path, on the CPU) ---------------
+
+
+def _layered_codes(seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[LayerInfo]]:
+    layers = layout_layers([LayerInfo("a", "ReLU", (13,)), LayerInfo("b", "ReLU", (70,))])
+    b, y, protos = synthetic_bits(160, 83, n_classes=4, flip=0.3, duplicates=0.1, seed=seed)
+    bt, yt, _ = synthetic_bits(60, 83, n_classes=4, flip=0.3, seed=seed + 1, prototypes=protos)
+    y[:2] = [7, 8]  # classes with one row: k = 9 is larger than them
+    codes = {"train": pack_bits(b, layers), "test": pack_bits(bt, layers)}
+    return codes, {"train": y, "test": yt}, layers
+
+
+def _same_table(got: ResultTable, ref: ResultTable) -> None:
+    """Same rows; mAP (a float sum in another order) to 1e-12, every other value exactly."""
+    a, b = list(got.rows()), list(ref.rows())
+    assert [r[:3] for r in a] == [r[:3] for r in b]
+    for x, y in zip(a, b, strict=True):
+        if x[2] == "knn_map":
+            assert x[3] == pytest.approx(y[3], abs=1e-12)
+        else:
+            np.testing.assert_equal(x[3], y[3])
+
+
+def test_probe_with_torch_search_equals_numba() -> None:
+    codes, labels, layers = _layered_codes(11)
+    eng = TorchHamming(CPU, "int8", 40, 64)
+    for scopes in (None, layers):
+        ref = probe_codes(codes, labels, layers, probes=["knn"], scopes=scopes)
+        got = probe_codes(codes, labels, layers, probes=["knn"], scopes=scopes, engine=eng)
+        _same_table(got.table, ref.table)
+        assert got.params["knn"]["search"] == "torch int8 on cpu"
+    knn_ref = HammingKNNClassifier(9).fit(codes["train"], labels["train"])
+    knn = HammingKNNClassifier(9, engine=eng).fit(codes["train"], labels["train"])
+    for a, b in zip(knn.kneighbors(codes["test"]), knn_ref.kneighbors(codes["test"]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_measure_with_torch_search_equals_numba() -> None:
+    codes, labels, layers = _layered_codes(12)
+    eng = TorchHamming(CPU, "float16", 50, 48)
+    ref = measure_codes(codes, labels, layers, block_rows=37)
+    got = measure_codes(codes, labels, layers, block_rows=37, engine=eng)
+    nn_rows = [r for r in ref.table.rows() if r[2].startswith("nn") and np.isfinite(r[3])]
+    assert len(nn_rows) > 20
+    _same_table(got.table, ref.table)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "actcode", *args], capture_output=True, text=True, timeout=180
+    )
+
+
+def test_cli_device(code_file: Path) -> None:
+    for cmd in ("probe", "measure"):
+        r = _cli(cmd, str(code_file), "--device", "cuda")
+        if torch.cuda.is_available():  # a GPU machine runs the torch search there
+            assert r.returncode == 0, r.stderr
+            continue
+        assert r.returncode != 0
+        assert r.stderr.strip().splitlines() == [
+            f"actcode {cmd}: error: --device cuda was asked for but CUDA is not available here. "
+            "Use --device cpu or auto."
+        ]
+    r = _cli("measure", str(code_file), "--device", "tpu")
+    assert r.returncode != 0
+    assert "--device must be" in r.stderr
+    r = _cli("measure", str(code_file), "--device", "cpu", "--json")
+    assert r.returncode == 0, r.stderr
+    with open_codes(code_file) as cf:
+        assert cf.result_params("measure")["nn_search"] == "numba popcount"
