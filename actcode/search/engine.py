@@ -22,7 +22,7 @@ def hamming_engine(device: str = "cpu") -> TorchHamming | None:
     """
     if device == "cpu":  # no torch import on the default CPU path
         return None
-    from actcode.extraction.run import resolve_device
+    from actcode.devices import resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cpu":

@@ -215,8 +215,8 @@ def test_cli_device(code_file: Path) -> None:
             continue
         assert r.returncode != 0
         assert r.stderr.strip().splitlines() == [
-            f"actcode {cmd}: error: --device cuda was asked for but CUDA is not available here. "
-            "Use --device cpu or auto."
+            f"actcode {cmd}: error: --device cuda: CUDA is not available on this machine; "
+            "use --device auto or cpu."
         ]
     r = _cli("measure", str(code_file), "--device", "tpu")
     assert r.returncode != 0
