@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from actcode.data import DataSpec
+from actcode.data.spec import DataSpec
 from actcode.errors import InvalidParameterError
 
 MLP_NAMES = ("mlp",)

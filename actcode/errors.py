@@ -116,6 +116,3 @@ class OldFormatWarning(ActcodeWarning):
 class NewerMinorVersionWarning(ActcodeWarning):
     """A file of a newer minor format version was read; unknown additions are ignored."""
 
-
-class ApproximationWarning(ActcodeWarning):
-    """A result was computed with an approximation, recorded in the results."""

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from actcode.data import Dataset, DataSpec, check_labels, download_with_torchvision
+from actcode.data.dataset import Dataset, check_labels, download_with_torchvision
+from actcode.data.spec import DataSpec
 from actcode.errors import DataNotFoundError, ForeignFileError, ShapeError
 
 #: Per dataset: the folder name in the data root, the train and test batch files, the label key

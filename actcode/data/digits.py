@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from actcode.data import Dataset, DataSpec
+from actcode.data.dataset import Dataset
+from actcode.data.spec import DataSpec
 
 #: Every 5th digit (index 4, 9, 14, ...) is in the test split; the rest is the train split.
 TEST_EVERY = 5

@@ -11,7 +11,8 @@ from typing import BinaryIO, cast
 
 import numpy as np
 
-from actcode.data import Dataset, DataSpec, check_labels, download_with_torchvision
+from actcode.data.dataset import Dataset, check_labels, download_with_torchvision
+from actcode.data.spec import DataSpec
 from actcode.errors import DataNotFoundError, ForeignFileError, ShapeError, StorageError
 
 #: The four files, by role, as the datasets' distributions name them (``.gz`` optional).

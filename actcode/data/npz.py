@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from actcode.data import Dataset, DataSpec, check_labels
+from actcode.data.dataset import Dataset, check_labels
+from actcode.data.spec import DataSpec
 from actcode.errors import DataNotFoundError, DtypeError, ForeignFileError, ShapeError, StorageError
 
 NPZ_KEYS: tuple[str, ...] = ("x_train", "y_train", "x_test", "y_test")

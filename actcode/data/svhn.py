@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from actcode.data import Dataset, DataSpec, check_labels, download_with_torchvision
+from actcode.data.dataset import Dataset, check_labels, download_with_torchvision
+from actcode.data.spec import DataSpec
 from actcode.errors import DataNotFoundError, ForeignFileError, ShapeError, StorageError
 
 SVHN_FILES: dict[str, str] = {"train": "train_32x32.mat", "test": "test_32x32.mat"}

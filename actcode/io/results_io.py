@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +87,3 @@ def add_results(
                             ag.create_dataset(key, data=np.asarray(arr), compression="gzip")
     return dst
 
-
-def params_json(params: dict[str, Any]) -> str:
-    """JSON text of result parameters, as stored."""
-    return json.dumps(json.loads(dumps(params)), sort_keys=True)

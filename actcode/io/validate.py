@@ -52,10 +52,6 @@ class Header:
     split_info: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def _fmt_version(v: tuple[int, int, int]) -> str:
-    return ".".join(map(str, v))
-
-
 def open_h5(path: str | Path) -> h5py.File:
     """Open ``path`` read-only after checking that it exists and looks like HDF5."""
     p = Path(path)

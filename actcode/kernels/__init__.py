@@ -17,10 +17,6 @@ nopython mode. With ``NUMBA_DISABLE_JIT=1`` the kernels run as plain Python (slo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-
 from actcode.kernels._words import NO_DISTANCE, NO_INDEX, popcount64, to_words
 from actcode.kernels.bits import bit_counts, unpack_columns
 from actcode.kernels.groups import (
@@ -33,7 +29,6 @@ from actcode.kernels.groups import (
 from actcode.kernels.hamming import average_precision, hamming_block, nearest_class_distances, topk_hamming
 
 __all__ = [
-    "METRICS",
     "NO_DISTANCE",
     "NO_INDEX",
     "BlockedGrouper",
@@ -50,6 +45,3 @@ __all__ = [
     "topk_hamming",
     "unpack_columns",
 ]
-
-#: Distance kernels by name (the CLI's ``--metric`` choices).
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"hamming": hamming_block}

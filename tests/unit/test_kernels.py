@@ -201,8 +201,7 @@ def test_to_words_pads_with_zero_and_rejects_bad_input() -> None:
         K.topk_hamming(np.zeros((1, 1), np.uint64), np.zeros((1, 1), np.uint64), 0)
 
 
-def test_metrics_registry_and_popcount() -> None:
-    assert K.METRICS["hamming"] is K.hamming_block
+def test_popcount() -> None:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 2**63, 50, dtype=np.uint64)
     a = K.to_words(x.view(np.uint8).reshape(50, 8))
