@@ -1,0 +1,338 @@
+"""The affine piece of a ReLU network around a point: pre-activations a + Σ_k s_k·b_k, exactly.
+
+For a fixed activation pattern a ReLU-like network is affine in its input. So along
+``x + s·u`` (or on the plane ``x + s1·u1 + s2·u2``) every pre-activation is ``a + s·b`` as
+long as the pattern holds. :class:`PieceRunner` obtains ``a`` and ``b`` from one forward
+pass of a stacked batch ``[x, x + u_1, ..., x + u_K]``: at each activation site the pattern
+is read from the first block and applied to every block, so all blocks run through the
+same affine map and ``b_k = z(x + u_k) - z(x)`` exactly (up to float64 rounding).
+
+- The pattern read at ``x`` is the *right limit* along ``u_1``: a unit is on when
+  ``a + tau·b_1 > 0`` (``tau = 0``: plain ``a > 0``, the code's own bit). A unit whose
+  pre-activation is exactly 0 at ``x`` takes the state it has just after ``x``.
+- ReLU, LeakyReLU, PReLU and RReLU (eval: the mean slope) are sites. BatchNorm in eval
+  mode, convolutions, linear layers, average pooling and residual additions are affine and
+  need nothing. ``nn.MaxPool2d`` selects the maximum of each window by the same right-limit
+  rule and gathers that element in every block; where another element of a window
+  overtakes the chosen one the affine piece changes while the code does not, so the
+  runner also returns the nearest such *switch* along ``u_1`` (max-pools with padding are
+  not supported).
+- Anything else that is not affine (a functional ReLU, a sigmoid, a LayerNorm) would break
+  the construction; :meth:`PieceRunner.check_affine` detects it from three collinear
+  points and :func:`find_sites` refuses functional ReLUs.
+
+The model is copied to float64 (the caller's model is not touched) and runs in eval mode.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from actcode.errors import InvalidParameterError
+from actcode.extraction.sites import Site, find_sites
+
+__all__ = ["NotPiecewiseAffineError", "Piece", "PieceRunner", "site_offsets"]
+
+
+class NotPiecewiseAffineError(InvalidParameterError):
+    """A model is not affine between its activation sites, so its linear regions are not defined by its code."""
+
+
+@dataclass
+class Piece:
+    """Pre-activations of every site on the affine piece at the base points.
+
+    Attributes
+    ----------
+    a : Tensor of shape (n, D), float64
+        Pre-activations at the base points (all sites, in forward order, flattened).
+    b : Tensor of shape (K, n, D), float64
+        Their change per unit step along each direction, on the frozen pattern.
+    bits : Tensor of shape (n, D), bool
+        The pattern used (the right limit along the first direction when ``tau > 0``).
+    out_a, out_b : Tensor of shape (n, C) and (K, n, C)
+        The network's output (logits) and its slopes, on the same piece.
+    switch : Tensor of shape (n,)
+        Smallest step along the first direction at which a max-pool's choice changes
+        (``inf`` without max-pools or when not requested).
+    """
+
+    a: torch.Tensor
+    b: torch.Tensor
+    bits: torch.Tensor
+    out_a: torch.Tensor
+    out_b: torch.Tensor
+    switch: torch.Tensor
+
+
+def site_offsets(sites: Sequence[Site]) -> np.ndarray:
+    """Start of each site's units in the flattened pattern, plus the total (length n_sites + 1).
+
+    Examples
+    --------
+    >>> site_offsets([Site("a", "a", "ReLU", (3,), 0, "output"), Site("b", "b", "ReLU", (2, 2), 0, "output")])
+    array([0, 3, 7])
+    """
+    return np.concatenate([[0], np.cumsum([s.n_units for s in sites])]).astype(np.int64)
+
+
+def _negative_slope(module: nn.Module, pre: torch.Tensor) -> torch.Tensor | float:
+    """Slope of a site module below zero (0 for ReLU), broadcastable to ``pre`` (batch first)."""
+    if isinstance(module, nn.PReLU):
+        w = module.weight.to(pre.dtype)
+        if w.numel() == 1:
+            return w.reshape(())
+        return w.reshape((1, -1) + (1,) * (pre.ndim - 2))
+    if isinstance(module, nn.LeakyReLU):
+        return float(module.negative_slope)
+    if isinstance(module, nn.RReLU):
+        return (float(module.lower) + float(module.upper)) / 2.0
+    return 0.0
+
+
+class PieceRunner:
+    """Evaluate a network's affine pieces at batches of points, with their directions.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network whose nonlinearities are ReLU-like modules and (optionally) ``MaxPool2d``.
+    example : Tensor of shape (n, *input_shape)
+        Inputs the sites are discovered on.
+    device : torch.device, optional
+        Where to run (default: CPU).
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1))
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.copy_(torch.tensor([[1.0], [-1.0]]))
+    ...     _ = net[0].bias.zero_()
+    >>> with PieceRunner(net, torch.zeros(1, 1)) as run:
+    ...     p = run(torch.tensor([[0.0]]), torch.tensor([[[1.0]]]), tau=1e-9)
+    >>> p.bits.tolist(), p.b[0].tolist()
+    ([[True, False]], [[1.0, -1.0]])
+    """
+
+    def __init__(self, model: nn.Module, example: torch.Tensor, device: torch.device | None = None) -> None:
+        self.device = device or torch.device("cpu")
+        self.model = copy.deepcopy(model).to(self.device, torch.float64).eval()
+        ex = example.to(self.device, torch.float64)
+        self.sites = find_sites(self.model, ex[: max(1, min(2, ex.shape[0]))], check_functional=True)
+        self.offsets = site_offsets(self.sites)
+        self.n_units = int(self.offsets[-1])
+        self.input_shape = tuple(int(s) for s in ex.shape[1:])
+        modules = dict(self.model.named_modules())
+        self._plan: dict[str, list[int]] = {}
+        for i, s in enumerate(self.sites):
+            self._plan.setdefault(s.module, [-1] * s.module_calls)[s.call_index] = i
+        self._site_modules = {path: modules["" if path == "(root)" else path] for path in self._plan}
+        self._pools = [(p, m) for p, m in modules.items() if isinstance(m, nn.MaxPool2d)]
+        for path, m in modules.items():
+            if isinstance(m, nn.MaxPool1d | nn.MaxPool3d | nn.AdaptiveMaxPool1d | nn.AdaptiveMaxPool2d):
+                msg = f"module {path!r} ({type(m).__name__}) is not supported by the region analyses; only MaxPool2d is."
+                raise NotPiecewiseAffineError(msg)
+        for path, m in self._pools:
+            if _pair(m.padding) != (0, 0) or m.ceil_mode:
+                msg = f"max-pool {path!r} has padding or ceil_mode; the region analyses support MaxPool2d without them."
+                raise NotPiecewiseAffineError(msg)
+        self._handles: list[Any] = []
+        self._state: dict[str, Any] = {}
+        self.points = 0  # network evaluations so far (one per stacked row)
+
+    # -- hooks ---------------------------------------------------------------------------
+    def _site_hook(self, path: str) -> Any:
+        run = self
+
+        def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            st = run._state
+            pre = args[0]
+            k = st["calls"].get(path, 0)
+            st["calls"][path] = k + 1
+            blocks = pre.reshape((st["K"] + 1, st["n"], *pre.shape[1:]))
+            a = blocks[0]
+            lead = a + st["tau"] * (blocks[1] - a) if st["tau"] > 0 and st["K"] > 0 else a
+            mask = lead > 0
+            slope = _negative_slope(module, a)
+            factor = torch.where(mask, torch.ones_like(a), torch.zeros_like(a) + slope)
+            st["out"][path] = (blocks * factor.unsqueeze(0)).reshape(pre.shape)
+            site = run._plan[path][k] if k < len(run._plan[path]) else -1
+            if site >= 0:
+                st["a"][site] = a.reshape(st["n"], -1).clone()  # an in-place module overwrites pre
+                st["b"][site] = (blocks[1:] - a.unsqueeze(0)).reshape(st["K"], st["n"], -1)
+                st["bits"][site] = mask.reshape(st["n"], -1)
+
+        def hook(_m: nn.Module, _args: tuple[Any, ...], _out: Any) -> torch.Tensor:
+            out: torch.Tensor = run._state["out"].pop(path)
+            return out
+
+        return pre_hook, hook
+
+    def _pool_hook(self, m: nn.MaxPool2d) -> Any:
+        run = self
+        kernel, stride, dil = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.dilation)
+
+        def hook(_m: nn.Module, args: tuple[Any, ...], _out: Any) -> torch.Tensor:
+            st = run._state
+            x = args[0]
+            blocks = x.reshape((st["K"] + 1, st["n"], *x.shape[1:]))
+            a = blocks[0]
+            lead = a + st["tau"] * (blocks[1] - a) if st["tau"] > 0 and st["K"] > 0 else a
+            pooled, idx = F.max_pool2d(lead, kernel, stride, 0, dil, return_indices=True)
+            flat = blocks.flatten(3)
+            gidx = idx.flatten(2).unsqueeze(0).expand(st["K"] + 1, -1, -1, -1)
+            out = flat.gather(3, gidx).reshape((st["K"] + 1, *pooled.shape))
+            if st["switches"] and st["K"] > 0:
+                st["switch"] = torch.minimum(st["switch"], _pool_switch(a, blocks[1] - a, idx, kernel, stride, dil))
+            return out.reshape((-1, *pooled.shape[1:]))
+
+        return hook
+
+    def __enter__(self) -> PieceRunner:
+        try:
+            for path, module in self._site_modules.items():
+                pre, post = self._site_hook(path)
+                self._handles.append(module.register_forward_pre_hook(pre))
+                self._handles.append(module.register_forward_hook(post))
+            for _path, m in self._pools:
+                self._handles.append(m.register_forward_hook(self._pool_hook(m)))
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Remove the hooks."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- evaluation ----------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(
+        self, x: torch.Tensor, dirs: torch.Tensor, *, tau: float = 0.0, switches: bool = False
+    ) -> Piece:
+        """The affine piece at points ``x`` along directions ``dirs``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, *input_shape)
+        dirs : Tensor of shape (K, n, *input_shape)
+            ``b[k]`` is the change of the pre-activations from ``x`` to ``x + dirs[k]`` on the piece.
+        tau : float
+            The pattern is that at ``x + tau·dirs[0]`` on the piece (0: at ``x``).
+        switches : bool
+            Compute :attr:`Piece.switch` (max-pool choices changing along ``dirs[0]``).
+        """
+        if not self._handles:
+            msg = "PieceRunner must be used as a context manager (with PieceRunner(...) as run)."
+            raise RuntimeError(msg)
+        x = x.to(self.device, torch.float64)
+        dirs = dirs.to(self.device, torch.float64)
+        n, k = int(x.shape[0]), int(dirs.shape[0])
+        n_sites = len(self.sites)
+        self._state = {
+            "n": n,
+            "K": k,
+            "tau": float(tau),
+            "calls": {},
+            "out": {},
+            "a": [None] * n_sites,
+            "b": [None] * n_sites,
+            "bits": [None] * n_sites,
+            "switches": switches,
+            "switch": torch.full((n,), float("inf"), dtype=torch.float64, device=self.device),
+        }
+        stacked = torch.cat([x.unsqueeze(0), x.unsqueeze(0) + dirs], dim=0).reshape((k + 1) * n, *x.shape[1:])
+        out = self.model(stacked)
+        if isinstance(out, tuple | list):
+            out = out[0]
+        st = self._state
+        missing = [self.sites[i].name for i in range(n_sites) if st["a"][i] is None]
+        if missing:
+            msg = f"activation site(s) {', '.join(missing[:5])} did not run; the model's forward pass changed."
+            raise NotPiecewiseAffineError(msg)
+        self.points += (k + 1) * n
+        ob = out.reshape(k + 1, n, -1)
+        return Piece(
+            a=torch.cat(st["a"], dim=1),
+            b=torch.cat(st["b"], dim=2),
+            bits=torch.cat(st["bits"], dim=1),
+            out_a=ob[0],
+            out_b=ob[1:] - ob[0].unsqueeze(0),
+            switch=st["switch"],
+        )
+
+    def check_affine(self, x: torch.Tensor, u: torch.Tensor, rtol: float = 1e-7) -> None:
+        """Raise :class:`NotPiecewiseAffineError` unless every site is affine on the frozen pattern.
+
+        Evaluates ``x``, ``x + u`` and ``x + 2u`` on the pattern at ``x``: an affine map gives
+        ``z(x + 2u) - z(x) = 2 (z(x + u) - z(x))`` at every site and at the output.
+        """
+        p = self(x, torch.stack([u, 2 * u]))
+        for name, b, scale in (
+            ("the activation sites", p.b, p.a.abs().amax() + p.b.abs().amax()),
+            ("the output", p.out_b, p.out_a.abs().amax() + p.out_b.abs().amax()),
+        ):
+            err = (b[1] - 2 * b[0]).abs()
+            if bool((err > rtol * (scale + 1e-300)).any()):
+                where = name
+                if name != "the output":
+                    col = int(err.amax(dim=0).argmax())
+                    site = int(np.searchsorted(self.offsets, col, side="right") - 1)
+                    where = f"activation site {self.sites[site].name!r}"
+                msg = (
+                    f"the network is not affine between its activation sites (checked at {where}): it applies a "
+                    "nonlinearity that is not a ReLU-like module or MaxPool2d (a functional relu, a sigmoid, a "
+                    "norm layer in train mode, ...). The region analyses need a piecewise-affine network."
+                )
+                raise NotPiecewiseAffineError(msg)
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, tuple | list):
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def _pool_switch(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    idx: torch.Tensor,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dil: tuple[int, int],
+) -> torch.Tensor:
+    """Per row, the smallest step s > 0 at which another element of a window overtakes its chosen maximum."""
+    n, c, h, w = a.shape
+    kk = kernel[0] * kernel[1]
+    ua = F.unfold(a, kernel, dilation=dil, stride=stride).reshape(n, c, kk, -1)
+    ub = F.unfold(b, kernel, dilation=dil, stride=stride).reshape(n, c, kk, -1)
+    # the chosen element's position in its window, from its flat index in the input plane
+    pos = F.unfold(
+        torch.arange(h * w, dtype=a.dtype, device=a.device).reshape(1, 1, h, w).expand(1, 1, h, w),
+        kernel,
+        dilation=dil,
+        stride=stride,
+    ).reshape(1, 1, kk, -1)
+    chosen = (pos == idx.flatten(2).unsqueeze(2).to(a.dtype)).to(a.dtype).argmax(dim=2, keepdim=True)
+    am = ua.gather(2, chosen)
+    bm = ub.gather(2, chosen)
+    gain = ub - bm
+    with torch.no_grad():
+        s = torch.where(gain > 0, (am - ua) / gain.clamp_min(1e-300), torch.full_like(ua, float("inf")))
+    return s.flatten(1).amin(dim=1)

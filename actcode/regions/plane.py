@@ -1,0 +1,374 @@
+"""``plane``: the exact partition of a 2-D slice of input space into linear regions, as polygons.
+
+The slice is ``x(q) = origin + q[0]·e1 + q[1]·e2`` for plane coordinates q, inside a convex
+window (the triangle of three examples, or a box around it). The partition is built site by
+site, in forward order: every polygon is a region of the sites before the current one, so on
+it the network is one affine map and each unit of the current site is an affine function of
+q, read from one stacked forward pass at the polygon's centroid
+(:class:`~actcode.regions.affine.PieceRunner`). The polygon is then cut by the zero line of
+each of those units in turn. After the last site every polygon is a region of the whole code;
+its code is read at its centroid.
+
+All regions are convex. Cuts use a tolerance of 1e-10 of the line's scale, so a line through
+a vertex does not create a zero-area sliver. Works for any network the runner accepts: MLPs,
+and CNNs (conv, BN, residual adds, average pools). Max-pools are not handled here (their
+selection is fixed at the centroid, which is not exact); :func:`partition_plane` refuses
+them.
+
+Inside each region the logits are affine too, so the cells where each class wins are
+computed exactly (``class cells``), and the decision boundary is the set of class-cell edges
+with a different class on the other side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from actcode.errors import InvalidParameterError
+from actcode.regions.affine import PieceRunner
+
+__all__ = [
+    "PlanePartition",
+    "euler_check",
+    "partition_plane",
+    "plane_from_points",
+    "planar_graph",
+    "polygon_area",
+    "split_convex",
+]
+
+_EPS = 1e-10
+
+
+def polygon_area(poly: np.ndarray) -> float:
+    """Signed area (shoelace; positive counter-clockwise).
+
+    Examples
+    --------
+    >>> polygon_area(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    0.5
+    """
+    x, y = poly[:, 0], poly[:, 1]
+    return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
+
+
+def split_convex(poly: np.ndarray, vals: np.ndarray, eps: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Cut a convex polygon by the zero line of an affine function with values ``vals`` at its vertices.
+
+    Returns the parts where the function is <= 0 and >= 0 (None when empty or degenerate);
+    vertices within ``eps`` of the line belong to both parts.
+
+    Examples
+    --------
+    >>> sq = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 1.0], [0.0, 1.0]])
+    >>> neg, pos = split_convex(sq, sq[:, 0] - 1.0, 1e-12)
+    >>> polygon_area(neg), polygon_area(pos)
+    (1.0, 1.0)
+    """
+    neg: list[np.ndarray] = []
+    pos: list[np.ndarray] = []
+    m = poly.shape[0]
+    for i in range(m):
+        p, v = poly[i], vals[i]
+        q, w = poly[(i + 1) % m], vals[(i + 1) % m]
+        if v <= eps:
+            neg.append(p)
+        if v >= -eps:
+            pos.append(p)
+        if (v < -eps and w > eps) or (v > eps and w < -eps):
+            c = p + (v / (v - w)) * (q - p)
+            neg.append(c)
+            pos.append(c)
+
+    def ok(pts: list[np.ndarray]) -> np.ndarray | None:
+        if len(pts) < 3:
+            return None
+        a = np.asarray(pts)
+        return a if abs(polygon_area(a)) > 0 else None
+
+    return ok(neg), ok(pos)
+
+
+@dataclass
+class PlanePartition:
+    """Regions of a 2-D slice.
+
+    Attributes
+    ----------
+    origin : ndarray of shape (input_dim,)
+    basis : ndarray of shape (2, input_dim)
+        Orthonormal e1, e2; input ``origin + q @ basis``.
+    window : ndarray of shape (m, 2)
+    polygons : list of ndarray of shape (m_i, 2)
+        Regions, counter-clockwise, in plane coordinates.
+    bits : ndarray of shape (n_regions, n_units), bool
+        Each region's code (all sites, forward order).
+    predicted : ndarray of shape (n_regions,)
+        The network's class at each region's centroid.
+    cells, cell_class : list of ndarray, ndarray
+        Class cells: the parts of the regions where one class has the largest logit.
+    boundary : ndarray of shape (n_edges, 2, 2)
+        Class-cell edges with another class across them: the decision boundary.
+    points : ndarray of shape (k, 2)
+        Plane coordinates of the examples the plane was drawn through.
+    """
+
+    origin: np.ndarray
+    basis: np.ndarray
+    window: np.ndarray
+    polygons: list[np.ndarray]
+    bits: np.ndarray
+    predicted: np.ndarray
+    cells: list[np.ndarray] = field(default_factory=list)
+    cell_class: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    boundary: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 2)))
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+
+    @property
+    def areas(self) -> np.ndarray:
+        """Area of each region."""
+        return np.array([polygon_area(p) for p in self.polygons])
+
+    def centroids(self) -> np.ndarray:
+        """Vertex average of each region (interior: the regions are convex)."""
+        return np.array([p.mean(axis=0) for p in self.polygons]).reshape(-1, 2)
+
+    def inputs(self, q: np.ndarray) -> np.ndarray:
+        """Input-space points of plane coordinates ``q`` (shape (n, 2)), flattened."""
+        return self.origin[None, :] + np.asarray(q, np.float64) @ self.basis
+
+
+def plane_from_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Origin, orthonormal basis and plane coordinates of three flattened points.
+
+    Examples
+    --------
+    >>> o, b, q = plane_from_points(np.array([[0.0, 0, 0], [2, 0, 0], [0, 3, 0]]))
+    >>> q.tolist()
+    [[0.0, 0.0], [2.0, 0.0], [0.0, 3.0]]
+    """
+    p = np.asarray(points, np.float64).reshape(3, -1)
+    d1, d2 = p[1] - p[0], p[2] - p[0]
+    e1 = d1 / np.linalg.norm(d1)
+    r = d2 - (d2 @ e1) * e1
+    nr = np.linalg.norm(r)
+    if not np.isfinite(nr) or nr <= 1e-12 * max(1.0, np.linalg.norm(d2)) or np.linalg.norm(d1) == 0:
+        msg = "the three points of --plane are collinear (or equal); they do not span a plane."
+        raise InvalidParameterError(msg)
+    basis = np.stack([e1, r / nr])
+    return p[0].copy(), basis, (p - p[0]) @ basis.T
+
+
+def _evaluate(run: PieceRunner, part: PlanePartition, q: np.ndarray) -> tuple[torch.Tensor, ...]:
+    shape = run.input_shape
+    x = torch.as_tensor(part.inputs(q)).reshape(-1, *shape)
+    dirs = torch.as_tensor(part.basis).reshape(2, 1, *shape).expand(2, x.shape[0], *shape)
+    p = run(x, dirs.contiguous())
+    return p.a, p.b, p.bits, p.out_a, p.out_b
+
+
+def _cut_all(polys: list[np.ndarray], a: np.ndarray, b: np.ndarray, cents: np.ndarray) -> list[np.ndarray]:
+    """Cut each polygon by the zero lines of its units: value a + (q - centroid) @ b."""
+    out: list[np.ndarray] = []
+    for f, poly in enumerate(polys):
+        A, B, c = a[f], b[:, f, :], cents[f]  # (n,), (2, n)
+        diam = float(np.ptp(poly, axis=0).max())
+        eps = _EPS * (np.abs(A) + np.abs(B).sum(axis=0) * diam + 1e-300)
+        vals = A[None, :] + (poly - c) @ B
+        cand = np.flatnonzero((vals.max(axis=0) > eps) & (vals.min(axis=0) < -eps))
+        pieces = [poly]
+        for j in cand:
+            nxt: list[np.ndarray] = []
+            for pc in pieces:
+                v = A[j] + (pc - c) @ B[:, j]
+                if v.max() > eps[j] and v.min() < -eps[j]:
+                    nxt.extend(part for part in split_convex(pc, v, eps[j]) if part is not None)
+                else:
+                    nxt.append(pc)
+            pieces = nxt
+        out.extend(pieces)
+    return out
+
+
+def partition_plane(
+    run: PieceRunner,
+    origin: np.ndarray,
+    basis: np.ndarray,
+    window: np.ndarray,
+    *,
+    points: np.ndarray | None = None,
+    class_cells: bool = True,
+) -> PlanePartition:
+    """Partition the convex ``window`` of the plane ``origin + q @ basis`` into linear regions.
+
+    Parameters
+    ----------
+    run : PieceRunner
+        Open runner of the network (no max-pools).
+    origin : ndarray of shape (input_dim,)
+    basis : ndarray of shape (2, input_dim)
+    window : ndarray of shape (m, 2)
+        A convex polygon in plane coordinates.
+    points : ndarray of shape (k, 2), optional
+        Plane coordinates to mark (the examples).
+    class_cells : bool
+        Also compute the class cells and the decision boundary.
+
+    Returns
+    -------
+    PlanePartition
+    """
+    if run._pools:
+        msg = "the plane analysis does not support max-pools (the network has MaxPool2d modules)."
+        raise InvalidParameterError(msg)
+    win = np.asarray(window, np.float64)
+    if polygon_area(win) < 0:
+        win = win[::-1].copy()
+    part = PlanePartition(
+        np.asarray(origin, np.float64).reshape(-1),
+        np.asarray(basis, np.float64).reshape(2, -1),
+        win,
+        [win],
+        np.zeros((1, run.n_units), bool),
+        np.zeros(1, np.int64),
+        points=np.zeros((0, 2)) if points is None else np.asarray(points, np.float64),
+    )
+    for k in range(len(run.sites)):
+        lo, hi = int(run.offsets[k]), int(run.offsets[k + 1])
+        cents = part.centroids()
+        a, b, *_ = _evaluate(run, part, cents)
+        part.polygons = _cut_all(part.polygons, a[:, lo:hi].cpu().numpy(), b[:, :, lo:hi].cpu().numpy(), cents)
+    cents = part.centroids()
+    _, _, bits, oa, ob = _evaluate(run, part, cents)
+    part.bits = bits.cpu().numpy()
+    part.predicted = oa.argmax(dim=1).cpu().numpy().astype(np.int64)
+    if class_cells and oa.shape[1] > 1:
+        _class_cells(part, oa.cpu().numpy(), ob.cpu().numpy(), cents)
+        _decision_boundary(run, part)
+    return part
+
+
+def _class_cells(part: PlanePartition, oa: np.ndarray, ob: np.ndarray, cents: np.ndarray) -> None:
+    cells: list[np.ndarray] = []
+    cls: list[int] = []
+    for f, poly in enumerate(part.polygons):
+        logits = oa[f][None, :] + (poly - cents[f]) @ ob[:, f, :]  # (m, C) at the vertices
+        n_cls = logits.shape[1]
+        for c in range(n_cls):
+            diff = logits[:, [c]] - logits  # >= 0 where c beats k
+            if (diff.max(axis=0) < 0).any():  # some class beats c on the whole polygon
+                continue
+            piece: np.ndarray | None = poly
+            for k in range(n_cls):
+                if k == c or piece is None:
+                    continue
+                g = (oa[f, c] - oa[f, k]) + (piece - cents[f]) @ (ob[:, f, c] - ob[:, f, k])
+                slope = np.abs(ob[:, f, c] - ob[:, f, k]).sum() * float(np.ptp(poly, axis=0).max())
+                scale = _EPS * (abs(oa[f, c] - oa[f, k]) + slope + 1e-300)
+                if g.min() >= -scale:
+                    continue
+                _, piece = split_convex(piece, g, scale)
+            if piece is not None:
+                cells.append(piece)
+                cls.append(c)
+    part.cells = cells
+    part.cell_class = np.asarray(cls, np.int64)
+
+
+def _decision_boundary(run: PieceRunner, part: PlanePartition) -> None:
+    """Class-cell edges whose two sides (probed just off the edge's midpoint) have different classes."""
+    starts, ends = [], []
+    for cell in part.cells:
+        starts.append(cell)
+        ends.append(np.roll(cell, -1, axis=0))
+    if not starts:
+        return
+    s, e = np.concatenate(starts), np.concatenate(ends)
+    d = e - s
+    length = np.linalg.norm(d, axis=1)
+    keep = length > 0
+    s, e, d, length = s[keep], e[keep], d[keep], length[keep]
+    normal = np.stack([d[:, 1], -d[:, 0]], axis=1) / length[:, None]
+    diam = float(np.ptp(part.window, axis=0).max())
+    off = 1e-7 * diam
+    mid = (s + e) / 2
+    probes = np.concatenate([mid + off * normal, mid - off * normal])
+    inside = _inside(part.window, probes)
+    m = mid.shape[0]
+    both = inside[:m] & inside[m:]
+    if not both.any():
+        return
+    sel = np.concatenate([np.flatnonzero(both), m + np.flatnonzero(both)])
+    cls = _evaluate(run, part, probes[sel])[3].argmax(dim=1).cpu().numpy()
+    k = int(both.sum())
+    differ = cls[:k] != cls[k:]
+    idx = np.flatnonzero(both)[differ]
+    segs = np.stack([s[idx], e[idx]], axis=1)
+    # each boundary edge is seen from both of its cells: keep one copy
+    key = np.round(np.sort(segs.reshape(-1, 4).reshape(-1, 2, 2), axis=1).reshape(-1, 4) / (1e-9 * diam))
+    _, first = np.unique(key, axis=0, return_index=True)
+    part.boundary = segs[np.sort(first)]
+
+
+def _inside(window: np.ndarray, q: np.ndarray) -> np.ndarray:
+    inside = np.ones(q.shape[0], bool)
+    for i in range(window.shape[0]):
+        p, r = window[i], window[(i + 1) % window.shape[0]]
+        cross = (r[0] - p[0]) * (q[:, 1] - p[1]) - (r[1] - p[1]) * (q[:, 0] - p[0])
+        inside &= cross > 0
+    return inside
+
+
+def planar_graph(polygons: Sequence[np.ndarray], tol: float) -> tuple[np.ndarray, set[tuple[int, int]], list[list[tuple[int, int]]]]:
+    """The planar graph of a partition: merged vertices, edges (split at T-junctions) and each polygon's edges.
+
+    Vertices closer than ``tol`` are one. A polygon side is split at every vertex that lies
+    on it, so that a side shared by several smaller neighbours becomes their shared edges.
+
+    Returns
+    -------
+    vertices : ndarray of shape (V, 2)
+    edges : set of (i, j) with i < j
+    poly_edges : list (per polygon) of its edges
+    """
+    allv = np.concatenate(polygons)
+    key = np.round(allv / tol).astype(np.int64)
+    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    verts = np.zeros((uniq.shape[0], 2))
+    verts[inverse] = allv
+    edges: set[tuple[int, int]] = set()
+    poly_edges: list[list[tuple[int, int]]] = []
+    start = 0
+    for poly in polygons:
+        ids = inverse[start : start + poly.shape[0]]
+        start += poly.shape[0]
+        mine: list[tuple[int, int]] = []
+        for i in range(len(ids)):
+            u, v = int(ids[i]), int(ids[(i + 1) % len(ids)])
+            if u == v:
+                continue
+            pu, pv = verts[u], verts[v]
+            d = pv - pu
+            L2 = float(d @ d)
+            t = ((verts - pu) @ d) / L2
+            dist = np.abs((verts[:, 0] - pu[0]) * d[1] - (verts[:, 1] - pu[1]) * d[0]) / np.sqrt(L2)
+            on = np.flatnonzero((dist < tol) & (t > 0) & (t < 1))
+            chain = [u, *on[np.argsort(t[on])].tolist(), v]
+            for x, y in zip(chain[:-1], chain[1:], strict=True):
+                if x != y:
+                    e = (min(x, y), max(x, y))
+                    edges.add(e)
+                    mine.append(e)
+        poly_edges.append(mine)
+    return verts, edges, poly_edges
+
+
+def euler_check(polygons: Sequence[np.ndarray], tol: float) -> tuple[int, int, int]:
+    """(V, E, F) of the partition's planar graph; a partition of a convex window has V - E + F = 1."""
+    verts, edges, _ = planar_graph(polygons, tol)
+    return int(verts.shape[0]), len(edges), len(polygons)
