@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: Stages that produce metrics.
-STAGES = ("measure", "probe", "network")
+STAGES = ("measure", "probe", "regions", "network")
 #: Kinds of metric values.
 KINDS = ("accuracy", "ratio", "count", "distance", "flag", "value")
 #: Suffix of a distance divided by the scope's number of units.
@@ -120,6 +120,38 @@ _m("kmeans_hungarian_accuracy", "probe", "K-Means accuracy (Hungarian)", "K-Mean
 _m("logreg_accuracy", "probe", "logistic-regression accuracy", "LR", "", "accuracy", "LR")
 _m("kmeans_approximate", "probe", "K-Means on a column subset", "K-Means approx.", "", "flag", "approx.")
 _m("logreg_approximate", "probe", "logistic regression on a column subset", "LR approx.", "", "flag")
+# --- actcode regions (see actcode/regions/); lines_* and local_* come with _mean, _median, _q10 ...
+for _rel, _what in (("same", "chords within a class"), ("different", "chords between classes"),
+                    ("random", "random segments")):  # fmt: skip
+    _m(f"lines_{_rel}_segments", "regions", f"segments walked ({_what})", f"segments ({_rel})", "segments",
+       "count")  # fmt: skip
+    for _stat in ("mean", "median", "q10", "q25", "q75", "q90"):
+        _m(f"lines_{_rel}_regions_{_stat}", "regions", f"linear regions crossed, {_what} ({_stat})",
+           f"regions/segment ({_rel}, {_stat})", "regions", "value")  # fmt: skip
+        _m(f"lines_{_rel}_density_{_stat}", "regions", f"linear regions per unit length, {_what} ({_stat})",
+           f"region density ({_rel}, {_stat})", "regions per input unit", "value")  # fmt: skip
+_m("lines_points_per_breakpoint", "regions", "network evaluations per breakpoint (exact walk)",
+   "walk cost", "evaluations", "value")  # fmt: skip
+_m("local_examples", "regions", "examples (local complexity)", "examples", "samples", "count")
+for _stat in ("mean", "median", "q10", "q25", "q75", "q90"):
+    _m(f"local_complexity_{_stat}", "regions", f"local complexity: units varying near an example ({_stat})",
+       f"local complexity ({_stat})", "units", "value")  # fmt: skip
+_m("kernel_batch", "regions", "codes in the NAS batch", "batch", "samples", "count")
+_m("naswot", "regions", "NASWOT score log|K| (-inf: singular K)", "NASWOT", "nats", "value")
+_m("naswot_duplicates", "regions", "codes equal to an earlier one in the NAS batch", "duplicates", "samples",
+   "count")  # fmt: skip
+_m("tenas_distinct", "regions", "distinct codes in the NAS batch (TE-NAS)", "TE-NAS distinct", "codes",
+   "count")  # fmt: skip
+_m("plane_regions", "regions", "linear regions in the 2-D slice", "slice regions", "regions", "count")
+_m("plane_window_area", "regions", "area of the 2-D slice's window", "window area", "input units²", "value")
+for _stat in ("mean", "median", "min", "max"):
+    _m(f"plane_area_{_stat}", "regions", f"region area in the 2-D slice ({_stat})", f"region area ({_stat})",
+       "input units²", "value")  # fmt: skip
+_m("plane_regions_per_area", "regions", "linear regions per unit area of the 2-D slice", "slice density",
+   "regions per input unit²", "value")  # fmt: skip
+_m("plane_boundary_length", "regions", "length of the decision boundary in the 2-D slice",
+   "boundary length", "input units", "value")  # fmt: skip
+
 # --- the network's own numbers (split attributes, or provenance)
 _m("net_accuracy", "network", "network accuracy", "network", "", "accuracy")
 _m("net_loss", "network", "network loss (cross-entropy)", "network loss", "nats", "value")
@@ -138,6 +170,9 @@ ALIASES: dict[str, str] = {
     "acc": "net_accuracy",
     "net_acc": "net_accuracy",
     "loss": "net_loss",
+    "regions_per_chord": "lines_different_regions_mean",
+    "region_density": "lines_different_density_mean",
+    "local_complexity": "local_complexity_mean",
 }
 
 

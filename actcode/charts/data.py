@@ -150,7 +150,7 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
         with open_codes(p) as cf:
             metrics: dict[tuple[str, str, str], float] = {}
             kinds = []
-            for kind in ("measure", "probe"):
+            for kind in ("measure", "probe", "regions"):
                 table = cf.results(kind)
                 if table is None:
                     continue

@@ -303,3 +303,32 @@ def phase(
         )
     else:
         emit_path(path)
+
+
+@app.command("regions", epilog=_EPILOG)
+@handle_errors("chart")
+def regions(
+    path: Annotated[
+        str, typer.Argument(help="A code file with a plane partition (actcode regions --analyses plane).")
+    ],
+    output: OutputOpt = "slice.png",
+    split: Annotated[
+        str | None, typer.Option("--split", help="Whose plane (default: test, else the first).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draw the exact 2-D slice stored by 'actcode regions': every linear region of the plane through
+    three examples as a polygon, coloured by the network's predicted class, with the decision
+    boundary in black and the three examples marked.
+    """
+    from actcode.charts.regions import write_slice
+
+    out, summary = write_slice(path, output, split=split)
+    log(
+        f"chart regions: {out}: {summary['regions']} regions, {summary['boundary_edges']} boundary edges",
+        level=1,
+    )
+    if as_json:
+        emit_json({"path": str(out), **summary})
+    else:
+        emit_path(out)

@@ -28,6 +28,18 @@ def _write_table(g: h5py.Group, table: ResultTable) -> None:
     tg.create_dataset("value", data=np.asarray(table.value, dtype=np.float64))
 
 
+def _raise_version(out: h5py.File, since: str) -> None:
+    """Stamp the copy with the format version that defines the kind being added, if its own is older.
+
+    A reader of an older minor version then warns and ignores the kind it does not know,
+    instead of refusing the file.
+    """
+    current = out.attrs.get(spec.ENCODING_VERSION)
+    text = current.decode() if isinstance(current, bytes) else str(current)
+    if spec.parse_version(text) < spec.parse_version(since):
+        out.attrs[spec.ENCODING_VERSION] = since
+
+
 def add_results(
     path: str | Path,
     kind: str,
@@ -48,7 +60,9 @@ def add_results(
 
     Parameters
     ----------
-    kind : {"measure", "probe"}
+    kind : {"measure", "probe", "regions"}
+        A kind newer than the file's format version raises the copy's root
+        ``encoding-version`` to the version that defines it (see ``spec.RESULT_KIND_SINCE``).
     params : dict
         JSON-serialisable parameters of the computation (seeds, k, approximations...).
     arrays : dict of str to ndarray, optional
@@ -66,6 +80,7 @@ def add_results(
                 with h5py.File(tmp, "w", libver="earliest", track_order=True) as out:
                     for key, value in f.attrs.items():
                         out.attrs[key] = value
+                    _raise_version(out, spec.RESULT_KIND_SINCE[kind])
                     for name in f:
                         if name != "results":
                             f.copy(f[name], out, name=name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 #: Root ``encoding-type`` of a neural-code file.
 CODES_TYPE = "actcode.codes"
 #: The format version this actcode writes, and the newest it reads fully.
-FORMAT_VERSION = "1.0.0"
+FORMAT_VERSION = "1.1.0"
 #: Major versions this actcode reads.
 READABLE_MAJORS = (1,)
 
@@ -18,7 +18,9 @@ SPLIT_TYPE = "actcode.split"
 PACKED_BITS_TYPE = "actcode.packed-bits"
 RESULTS_TYPE = "actcode.results"
 RESULT_TABLE_TYPE = "actcode.result-table"
-RESULT_KIND_TYPES = {"measure": "actcode.measure", "probe": "actcode.probe"}
+RESULT_KIND_TYPES = {"measure": "actcode.measure", "probe": "actcode.probe", "regions": "actcode.regions"}
+#: The format version that introduced each result kind; adding the kind raises a file to at least it.
+RESULT_KIND_SINCE = {"measure": "1.0.0", "probe": "1.0.0", "regions": "1.1.0"}
 RESULT_VERSION = "1.0.0"
 
 #: Root attributes every file carries.

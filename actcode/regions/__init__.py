@@ -1,4 +1,4 @@
-"""Exact geometry of the linear regions around the data: walks along segments, local complexity, code kernels, 2-D slices."""
+"""Exact geometry of the linear regions around the data: walks, local complexity, kernels, 2-D slices."""
 
 from __future__ import annotations
 

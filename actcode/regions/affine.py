@@ -44,7 +44,7 @@ __all__ = ["NotPiecewiseAffineError", "Piece", "PieceRunner", "site_offsets"]
 
 
 class NotPiecewiseAffineError(InvalidParameterError):
-    """A model is not affine between its activation sites, so its linear regions are not defined by its code."""
+    """A model is not affine between its activation sites, so its code does not name a linear region."""
 
 
 @dataclass
@@ -139,11 +139,11 @@ class PieceRunner:
         self._pools = [(p, m) for p, m in modules.items() if isinstance(m, nn.MaxPool2d)]
         for path, m in modules.items():
             if isinstance(m, nn.MaxPool1d | nn.MaxPool3d | nn.AdaptiveMaxPool1d | nn.AdaptiveMaxPool2d):
-                msg = f"module {path!r} ({type(m).__name__}) is not supported by the region analyses; only MaxPool2d is."
+                msg = f"module {path!r} ({type(m).__name__}) is not supported here (MaxPool2d is)."
                 raise NotPiecewiseAffineError(msg)
         for path, m in self._pools:
             if _pair(m.padding) != (0, 0) or m.ceil_mode:
-                msg = f"max-pool {path!r} has padding or ceil_mode; the region analyses support MaxPool2d without them."
+                msg = f"max-pool {path!r} has padding or ceil_mode; the region analyses need neither."
                 raise NotPiecewiseAffineError(msg)
         self._handles: list[Any] = []
         self._state: dict[str, Any] = {}
@@ -192,8 +192,11 @@ class PieceRunner:
             gidx = idx.flatten(2).unsqueeze(0).expand(st["K"] + 1, -1, -1, -1)
             out = flat.gather(3, gidx).reshape((st["K"] + 1, *pooled.shape))
             if st["switches"] and st["K"] > 0:
-                st["switch"] = torch.minimum(st["switch"], _pool_switch(a, blocks[1] - a, idx, kernel, stride, dil))
-            return out.reshape((-1, *pooled.shape[1:]))
+                st["switch"] = torch.minimum(
+                    st["switch"], _pool_switch(a, blocks[1] - a, idx, kernel, stride, dil)
+                )
+            res: torch.Tensor = out.reshape((-1, *pooled.shape[1:]))
+            return res
 
         return hook
 
@@ -264,7 +267,9 @@ class PieceRunner:
         st = self._state
         missing = [self.sites[i].name for i in range(n_sites) if st["a"][i] is None]
         if missing:
-            msg = f"activation site(s) {', '.join(missing[:5])} did not run; the model's forward pass changed."
+            msg = (
+                f"activation site(s) {', '.join(missing[:5])} did not run; the model's forward pass changed."
+            )
             raise NotPiecewiseAffineError(msg)
         self.points += (k + 1) * n
         ob = out.reshape(k + 1, n, -1)
@@ -296,9 +301,10 @@ class PieceRunner:
                     site = int(np.searchsorted(self.offsets, col, side="right") - 1)
                     where = f"activation site {self.sites[site].name!r}"
                 msg = (
-                    f"the network is not affine between its activation sites (checked at {where}): it applies a "
-                    "nonlinearity that is not a ReLU-like module or MaxPool2d (a functional relu, a sigmoid, a "
-                    "norm layer in train mode, ...). The region analyses need a piecewise-affine network."
+                    f"the network is not affine between its activation sites (checked at {where}): it "
+                    "applies a nonlinearity that is not a ReLU-like module or MaxPool2d (a functional relu, "
+                    "a sigmoid, a norm layer in train mode, ...). The region analyses need a "
+                    "piecewise-affine network."
                 )
                 raise NotPiecewiseAffineError(msg)
 

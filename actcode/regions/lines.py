@@ -46,7 +46,8 @@ class Segments:
     @property
     def lengths(self) -> np.ndarray:
         """Euclidean length of each segment in input space."""
-        return self.u.flatten(1).norm(dim=1).cpu().numpy()
+        out: np.ndarray = self.u.flatten(1).norm(dim=1).cpu().numpy()
+        return out
 
 
 def chord_pairs(labels: np.ndarray, n: int, *, same: bool, rng: np.random.Generator) -> np.ndarray:
@@ -72,9 +73,7 @@ def chord_pairs(labels: np.ndarray, n: int, *, same: bool, rng: np.random.Genera
     return np.asarray(out, np.int64).reshape(-1, 2)
 
 
-def make_segments(
-    x: torch.Tensor, labels: np.ndarray, *, n: int, radius: float, seed: int
-) -> list[Segments]:
+def make_segments(x: torch.Tensor, labels: np.ndarray, *, n: int, radius: float, seed: int) -> list[Segments]:
     """The ``same``, ``different`` and ``random`` segments of a split's inputs (seeded).
 
     Parameters
@@ -95,11 +94,15 @@ def make_segments(
         if pairs.shape[0]:
             i, j = torch.as_tensor(pairs[:, 0]), torch.as_tensor(pairs[:, 1])
             out.append(Segments(rel, x[i], x[j] - x[i], pairs))
-    rows = rng.choice(x.shape[0], size=min(n, x.shape[0]), replace=n > x.shape[0]) if n > 0 else np.zeros(0, int)
+    rows = (
+        rng.choice(x.shape[0], size=min(n, x.shape[0]), replace=n > x.shape[0]) if n > 0 else np.zeros(0, int)
+    )
     v = torch.as_tensor(rng.standard_normal((rows.size, int(np.prod(x.shape[1:])))))
     v = (v / v.norm(dim=1, keepdim=True)).reshape(rows.size, *x.shape[1:]) * radius
     xi = x[torch.as_tensor(rows, dtype=torch.int64)]
-    out.append(Segments("random", xi - v / 2, v, np.stack([rows, np.full(rows.size, -1)], 1).astype(np.int64)))
+    out.append(
+        Segments("random", xi - v / 2, v, np.stack([rows, np.full(rows.size, -1)], 1).astype(np.int64))
+    )
     return out
 
 
@@ -115,7 +118,7 @@ def _stats(prefix: str, v: np.ndarray) -> dict[str, float]:
 def summarize(
     relation: str, res: WalkResult, lengths: np.ndarray, site_names: Sequence[str], selected: Sequence[int]
 ) -> list[tuple[str, str, float]]:
-    """(scope, metric, value) rows of one relation: regions and regions per unit length, overall and per site."""
+    """(scope, metric, value) rows of one relation: regions and regions per unit length, all and per site."""
     rows: list[tuple[str, str, float]] = []
     safe = np.where(lengths > 0, lengths, np.nan)
     scopes: list[tuple[str, np.ndarray]] = [(SCOPE_ALL, res.n_regions)]
@@ -167,8 +170,13 @@ def lines_rows(
                 f"lines/{r}/bp_flips": res.flips,
             }
         )
-        info[r] = {"steps": res.steps, "touches": res.touches, "bisections": res.bisections,
-                   "silent_steps": res.switches, "points": res.points}
+        info[r] = {
+            "steps": res.steps,
+            "touches": res.touches,
+            "bisections": res.bisections,
+            "silent_steps": res.switches,
+            "points": res.points,
+        }
         points += res.points
         crossings += int(res.n_breakpoints.sum())
     rows.append((SCOPE_ALL, "lines_points_per_breakpoint", points / crossings if crossings else float("nan")))

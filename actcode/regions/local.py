@@ -68,7 +68,8 @@ def varying_bits(codes: np.ndarray, group: int) -> np.ndarray:
         ``OR(rows) XOR AND(rows)`` per group.
     """
     c = codes.reshape(-1, group, codes.shape[1])
-    return np.bitwise_or.reduce(c, axis=1) ^ np.bitwise_and.reduce(c, axis=1)
+    out: np.ndarray = np.bitwise_or.reduce(c, axis=1) ^ np.bitwise_and.reduce(c, axis=1)
+    return out
 
 
 def local_complexity(
@@ -117,7 +118,9 @@ def local_complexity(
                 model(star)
                 var = varying_bits(rec.packed(), group)
                 for k, layer in enumerate(layers):
-                    out[lo : lo + m, k] = np.bitwise_count(var[:, layer.byte_offset : layer.byte_stop]).sum(axis=1)
+                    out[lo : lo + m, k] = np.bitwise_count(var[:, layer.byte_offset : layer.byte_stop]).sum(
+                        axis=1
+                    )
     finally:
         model.train(was)
     return out
@@ -126,7 +129,7 @@ def local_complexity(
 def local_rows(
     counts: np.ndarray, site_names: Sequence[str], selected: Sequence[int]
 ) -> list[tuple[str, str, float]]:
-    """(scope, metric, value) rows: mean, median and quantiles of the local complexity, overall and per site."""
+    """(scope, metric, value) rows: mean, median and quantiles of the local complexity, all and per site."""
     rows: list[tuple[str, str, float]] = []
     scopes: list[tuple[str, np.ndarray]] = [(SCOPE_ALL, counts.sum(axis=1))]
     scopes += [(layer_scope(site_names[k]), counts[:, k]) for k in selected]

@@ -56,7 +56,9 @@ def polygon_area(poly: np.ndarray) -> float:
     return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
 
 
-def split_convex(poly: np.ndarray, vals: np.ndarray, eps: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+def split_convex(
+    poly: np.ndarray, vals: np.ndarray, eps: float
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Cut a convex polygon by the zero line of an affine function with values ``vals`` at its vertices.
 
     Returns the parts where the function is <= 0 and >= 0 (None when empty or degenerate);
@@ -139,7 +141,8 @@ class PlanePartition:
 
     def inputs(self, q: np.ndarray) -> np.ndarray:
         """Input-space points of plane coordinates ``q`` (shape (n, 2)), flattened."""
-        return self.origin[None, :] + np.asarray(q, np.float64) @ self.basis
+        out: np.ndarray = self.origin[None, :] + np.asarray(q, np.float64) @ self.basis
+        return out
 
 
 def plane_from_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -155,8 +158,8 @@ def plane_from_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     d1, d2 = p[1] - p[0], p[2] - p[0]
     e1 = d1 / np.linalg.norm(d1)
     r = d2 - (d2 @ e1) * e1
-    nr = np.linalg.norm(r)
-    if not np.isfinite(nr) or nr <= 1e-12 * max(1.0, np.linalg.norm(d2)) or np.linalg.norm(d1) == 0:
+    nr = float(np.linalg.norm(r))
+    if not np.isfinite(nr) or nr <= 1e-12 * max(1.0, float(np.linalg.norm(d2))) or np.linalg.norm(d1) == 0:
         msg = "the three points of --plane are collinear (or equal); they do not span a plane."
         raise InvalidParameterError(msg)
     basis = np.stack([e1, r / nr])
@@ -241,7 +244,9 @@ def partition_plane(
         lo, hi = int(run.offsets[k]), int(run.offsets[k + 1])
         cents = part.centroids()
         a, b, *_ = _evaluate(run, part, cents)
-        part.polygons = _cut_all(part.polygons, a[:, lo:hi].cpu().numpy(), b[:, :, lo:hi].cpu().numpy(), cents)
+        part.polygons = _cut_all(
+            part.polygons, a[:, lo:hi].cpu().numpy(), b[:, :, lo:hi].cpu().numpy(), cents
+        )
     cents = part.centroids()
     _, _, bits, oa, ob = _evaluate(run, part, cents)
     part.bits = bits.cpu().numpy()
@@ -323,8 +328,10 @@ def _inside(window: np.ndarray, q: np.ndarray) -> np.ndarray:
     return inside
 
 
-def planar_graph(polygons: Sequence[np.ndarray], tol: float) -> tuple[np.ndarray, set[tuple[int, int]], list[list[tuple[int, int]]]]:
-    """The planar graph of a partition: merged vertices, edges (split at T-junctions) and each polygon's edges.
+def planar_graph(
+    polygons: Sequence[np.ndarray], tol: float
+) -> tuple[np.ndarray, set[tuple[int, int]], list[list[tuple[int, int]]]]:
+    """The planar graph of a partition: merged vertices, edges split at T-junctions, each polygon's edges.
 
     Vertices closer than ``tol`` are one. A polygon side is split at every vertex that lies
     on it, so that a side shared by several smaller neighbours becomes their shared edges.

@@ -161,7 +161,12 @@ def _bisect(
         lo[idx[same]] = mid[same]
         moved = idx[~same]
         hi[moved] = mid[~same]
-        a[moved], b[:, moved], bits[moved], sw[moved] = p.a[~same], p.b[:, ~same], p.bits[~same], p.switch[~same]
+        a[moved], b[:, moved], bits[moved], sw[moved] = (
+            p.a[~same],
+            p.b[:, ~same],
+            p.bits[~same],
+            p.switch[~same],
+        )
     return hi, Piece(a, b, bits, piece_hi.out_a, piece_hi.out_b, sw)
 
 
@@ -200,7 +205,16 @@ def walk_segments(
     start_points = run.points
     for lo_i in range(0, n, batch):
         sl = slice(lo_i, min(n, lo_i + batch))
-        _walk_batch(run, x0[sl].to(run.device, torch.float64), u[sl].to(run.device, torch.float64), lo_i, rec, totals, tau, max_steps)
+        _walk_batch(
+            run,
+            x0[sl].to(run.device, torch.float64),
+            u[sl].to(run.device, torch.float64),
+            lo_i,
+            rec,
+            totals,
+            tau,
+            max_steps,
+        )
     res = rec.result()
     res.points = run.points - start_points
     res.steps, res.touches = totals["steps"], totals["touches"]

@@ -1,0 +1,151 @@
+"""`actcode regions` and `actcode chart regions` as a user runs them, on digits checkpoints from `train`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from actcode.io import open_codes, validate
+
+
+def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "actcode", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="module")
+def code_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    d = tmp_path_factory.mktemp("regions")
+    t = run(
+        "-q",
+        "train",
+        "--width",
+        "12",
+        "--depth",
+        "2",
+        "--epochs",
+        "2",
+        "--save-at",
+        "0,2",
+        "-o",
+        str(d / "runs"),
+    )
+    assert t.returncode == 0, t.stderr
+    e = run("-q", "extract", "--random", "30", stdin=t.stdout)
+    assert e.returncode == 0, e.stderr
+    return [Path(p) for p in e.stdout.split()]
+
+
+def test_regions_stores_every_analysis_and_chart_plots_it(code_files: list[Path], tmp_path: Path) -> None:
+    args = ["regions", "--segments", "6", "--max-rows", "40", "--batch", "24", "--window", "box"]
+    r = run(*args, stdin="".join(f"{p}\n" for p in code_files))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(p) for p in code_files]
+    for p in code_files:
+        validate(p)
+        with open_codes(p) as cf:
+            assert cf.format_version == "1.1.0"
+            table = cf.results("regions")
+            assert table is not None
+            arrays = cf.result_arrays("regions")
+            params = cf.result_params("regions")
+            for split in ("train", "test"):
+                assert table.get(split, "all", "lines_same_segments") == 6
+                assert table.get(split, "all", "lines_different_regions_mean") >= 1
+                assert table.get(split, "layer:relu2", "lines_different_regions_mean") >= 1
+                assert table.get(split, "all", "local_examples") == 40
+                assert table.get(split, "all", "kernel_batch") == 24
+                assert table.get(split, "all", "plane_regions") == arrays[f"{split}/plane/offsets"].size - 1
+            assert table.get("random", "all", "lines_random_segments") == 6
+            assert ("random", "all", "lines_same_segments") not in {r[:3] for r in table.rows()}
+            assert set(params["analyses"]) == {"lines", "local", "kernel", "plane"}
+            # the regions crossed per chord never undercut the per-layer counts
+            regions = arrays["test/lines/different/regions"]
+            assert regions.min() >= 1
+    out = tmp_path / "curve.png"
+    c = run(
+        "chart",
+        "curves",
+        *map(str, code_files),
+        "--x",
+        "epoch",
+        "--y",
+        "lines_different_regions_mean_test",
+        "-o",
+        str(out),
+    )
+    assert c.returncode == 0, c.stderr
+    assert out.stat().st_size > 1000
+    s = run("chart", "regions", str(code_files[-1]), "-o", str(tmp_path / "slice.png"), "--json")
+    assert s.returncode == 0, s.stderr
+    rec = json.loads(s.stdout)
+    assert rec["split"] == "test"
+    assert rec["regions"] > 1
+    # rerunning one analysis keeps the others
+    k = run(
+        "regions", str(code_files[0]), "--analyses", "kernel", "--batch", "10", "--splits", "test", "--json"
+    )
+    assert k.returncode == 0, k.stderr
+    recs = [json.loads(line) for line in k.stdout.splitlines()]
+    assert {r["metric"] for r in recs} >= {"naswot", "tenas_distinct"}
+    assert all(r["value"] is not None or r["value_text"] == "-inf" for r in recs)
+    with open_codes(code_files[0]) as cf:
+        table = cf.results("regions")
+        assert table is not None
+        assert table.get("test", "all", "kernel_batch") == 10
+        assert table.get("train", "all", "lines_same_segments") == 6
+        assert "train/plane/vertices" in cf.result_arrays("regions")
+
+
+def test_regions_errors_are_one_line_with_documented_codes(code_files: list[Path], tmp_path: Path) -> None:
+    bad = run("regions", str(code_files[0]), "--analyses", "lines,oops")
+    assert bad.returncode == 5
+    assert bad.stderr.startswith("actcode regions: error: --analyses")
+    assert "Traceback" not in bad.stderr
+    rows = run("regions", str(code_files[0]), "--analyses", "plane", "--plane", "1,2")
+    assert rows.returncode == 5
+    assert "--plane" in rows.stderr
+    # a file whose checkpoint moved away: says so, nothing written
+    moved = tmp_path / "moved.h5"
+    moved.write_bytes(code_files[0].read_bytes())
+    with h5py.File(moved, "r+") as f:
+        prov = json.loads(f.attrs["provenance"])
+        prov["inputs"] = [{"path": str(tmp_path / "gone.pt"), "sha256": "0" * 64}]
+        prov["checkpoint"]["path"] = str(tmp_path / "gone.pt")
+        f.attrs["provenance"] = json.dumps(prov)
+    before = moved.read_bytes()
+    gone = run("regions", str(moved), "--analyses", "kernel")
+    assert gone.returncode != 0
+    assert "checkpoint" in gone.stderr
+    assert "Traceback" not in gone.stderr
+    assert moved.read_bytes() == before
+    nochart = run("chart", "regions", str(code_files[0]), "--split", "val", "-o", str(tmp_path / "x.png"))
+    assert nochart.returncode != 0
+    assert "plane" in nochart.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_regions_results_on_a_1_0_file_raise_its_version(code_files: list[Path], tmp_path: Path) -> None:
+    old = tmp_path / "old.h5"
+    old.write_bytes(code_files[1].read_bytes())
+    with h5py.File(old, "r+") as f:
+        f.attrs["encoding-version"] = "1.0.0"
+        if "results" in f:
+            del f["results"]
+    r = run("regions", str(old), "--analyses", "kernel", "--splits", "test")
+    assert r.returncode == 0, r.stderr
+    with h5py.File(old, "r") as f:
+        assert f.attrs["encoding-version"] == "1.1.0"
+        assert np.asarray(f["results/regions/table/metric"]).size > 0
