@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import pickle
 import platform
 import zipfile
@@ -146,27 +144,38 @@ class Checkpoint:
 
 
 def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` with ``torch.save`` to a temp name in the same folder, then rename.
+    """Write ``payload`` with ``torch.save`` atomically (:func:`actcode.io.atomic.atomic_output`).
+
+    The output follows the rules of every actcode output (a link is written through, a file
+    that is not regular is never replaced, the mode of a replaced file is kept), and the free
+    space is checked against the size of the tensors first.
 
     Raises
     ------
     OutputError
-        The folder cannot be created or written.
+        The folder cannot be created or written, or the disk is full.
     """
+    from actcode.io.atomic import atomic_output, check_free_space
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, tmp)
-        tmp.replace(path)
-    except BaseException as exc:  # Ctrl-C included: never leave the temp file behind
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError | RuntimeError):  # torch.save reports a full disk as RuntimeError
-            reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200]
-            msg = f"cannot write the checkpoint {path.name} in {path.parent}: {reason}. Choose another --out."
-            raise OutputError(msg) from exc
+    except OSError as exc:
+        reason = exc.strerror or exc
+        msg = f"cannot write the checkpoint {path.name}: the folder {path.parent} cannot be made ({reason})."
+        raise OutputError(msg) from None
+    tensors = payload.get("state_dict") or {}
+    need = sum(int(t.numel() * t.element_size()) for t in tensors.values() if isinstance(t, torch.Tensor))
+    check_free_space(path, need + (1 << 20), what="the checkpoint")
+    try:
+        with atomic_output(path) as tmp:
+            torch.save(payload, tmp)
+    except OutputError:
         raise
+    except RuntimeError as exc:  # torch.save reports a full disk as RuntimeError
+        reason = " ".join(str(exc).split())[:200]
+        msg = f"cannot write the checkpoint {path.name} in {path.parent}: {reason}. Choose another --out."
+        raise OutputError(msg) from exc
     return path
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+
+#: errno values that mean "the device is full" (quota and file-size limits included): exit 7.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
 
 class ActcodeError(Exception):
     """Root of every error actcode raises on purpose (exit code 1 unless a subclass says)."""

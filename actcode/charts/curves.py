@@ -385,7 +385,7 @@ def write_curves(
     """
     from matplotlib.figure import Figure
 
-    style.check_output(output)
+    style.check_output(output, inputs=paths)
     cols = int(kwargs.pop("cols", 4))
     display = CurvesDisplay.from_files(paths, **kwargs)
     n = len(display.panels)
@@ -397,4 +397,4 @@ def write_curves(
         for extra in axs.ravel()[n:]:
             extra.set_visible(False)
         display.plot(ax=axs.ravel()[:n])
-        return style.save_figure(fig, output), display
+        return style.save_figure(fig, output, inputs=paths), display

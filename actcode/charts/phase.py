@@ -363,9 +363,9 @@ def write_phase(
     """Compute :class:`PhaseChartDisplay` from code files, draw it without pyplot and write ``output``."""
     from matplotlib.figure import Figure
 
-    style.check_output(output)
+    style.check_output(output, inputs=paths)
     display = PhaseChartDisplay.from_files(paths, **kwargs)
     with style.rc():
         fig = Figure(figsize=PHASE_SIZE, layout="constrained")
         display.plot(ax=fig.subplots())
-        return style.save_figure(fig, output), display
+        return style.save_figure(fig, output, inputs=paths), display

@@ -250,16 +250,16 @@ def output_format(path: str | Path) -> str:
     return FORMATS[ext]
 
 
-def check_output(path: str | Path) -> str:
-    """Check an output path before any work: known extension and a writable folder; return the format."""
-    from actcode.io.atomic import check_output_dir
+def check_output(path: str | Path, inputs: Sequence[str | Path] = ()) -> str:
+    """Check an output path before any work (extension, the rules every output follows); return the format."""
+    from actcode.io.atomic import resolve_output
 
     fmt = output_format(path)
-    check_output_dir(Path(path))
+    resolve_output(Path(path), inputs=inputs)
     return fmt
 
 
-def save_figure(figure: Figure, path: str | Path) -> Path:
+def save_figure(figure: Figure, path: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
     """Write ``figure`` to ``path`` atomically (PNG, SVG or PDF by extension); return the path.
 
     The figure is rendered to a hidden temporary name in the same folder and renamed, so an
@@ -270,7 +270,7 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     fmt = output_format(path)
     final = Path(path)
     try:
-        with atomic_output(final) as tmp:
+        with atomic_output(final, inputs=inputs) as tmp:
             with tmp.open("wb") as fh:
                 figure.savefig(fh, format=fmt, dpi=PNG_DPI, metadata=_metadata(fmt))
     except OutputError:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from actcode.errors import ActcodeError
+from actcode.errors import DISK_FULL_ERRNOS, ActcodeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,7 +61,17 @@ def exit_code_for(exc: BaseException) -> int:
         return 4
     if isinstance(exc, PermissionError | IsADirectoryError | NotADirectoryError):
         return 7
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        return 7
     return 1
+
+
+#: What becomes one line and an exit code; anything else is a bug and keeps its traceback.
+USER_ERRORS = (ActcodeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    return isinstance(exc, USER_ERRORS) or (isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS)
 
 
 def handle_errors(command: str) -> Callable[[F], F]:
@@ -87,7 +97,12 @@ def handle_errors(command: str) -> Callable[[F], F]:
                 print_error(command, KeyboardInterrupt("interrupted; partial outputs were removed"))
                 _REPORTED["interrupt"] = True
                 raise typer.Exit(130) from None
-            except (ActcodeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+            except OSError as exc:
+                if not _is_user_error(exc):
+                    raise
+                print_error(command, exc)
+                raise typer.Exit(exit_code_for(exc)) from None
+            except ActcodeError as exc:
                 print_error(command, exc)
                 raise typer.Exit(exit_code_for(exc)) from None
 
@@ -122,7 +137,9 @@ def run_batch(command: str, items: list[str], fn: Callable[[str], Any]) -> list[
         except BrokenPipeError:
             silence_stdout()
             raise typer.Exit(0) from None
-        except (ActcodeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        except (ActcodeError, OSError) as exc:
+            if not _is_user_error(exc):
+                raise
             print_error(command, exc)
             codes.append(exit_code_for(exc))
     if codes:

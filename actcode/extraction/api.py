@@ -13,7 +13,7 @@ from actcode.errors import InvalidParameterError
 from actcode.extraction.inputs import NO_LABEL, ArrayInputs, RandomInputs, SplitInputs
 from actcode.extraction.run import extract_model
 from actcode.io import file_sha256
-from actcode.io.atomic import check_output_dir
+from actcode.io.atomic import resolve_output
 
 if TYPE_CHECKING:
     from actcode.checkpoints import Checkpoint
@@ -216,9 +216,10 @@ def extract(
     names = parse_splits(splits, random)
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     out = Path(output) if output is not None else default_output(ckpt.path)
-    check_output_dir(out)
     cfg = ckpt.config
     spec = cfg.data if data_root is None else DataSpec(cfg.data.name, str(data_root), cfg.data.download)
+    # the output must not destroy an input: the checkpoint, or a .npz dataset it names
+    resolve_output(out, inputs=[ckpt.path, spec.name])
     ds = load_dataset_cached(spec)
     if ckpt.input_shape is not None and tuple(ckpt.input_shape) != tuple(ds.input_shape):
         msg = (

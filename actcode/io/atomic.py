@@ -6,13 +6,16 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import secrets
 import signal
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
-from actcode.errors import LockTimeoutError, OutputError
+from actcode.errors import DISK_FULL_ERRNOS, InvalidParameterError, LockTimeoutError, OutputError
 
 #: Temporary files being written by this process; removed on a second Ctrl-C.
 _LIVE_TEMPS: set[Path] = set()
@@ -63,11 +66,139 @@ def temp_path_for(final: Path) -> Path:
     return final.with_name(f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
 
 
-def check_output_dir(final: Path) -> None:
-    """Raise OutputError unless ``final``'s folder exists and is writable."""
+_DISK_FULL_TEXT = re.compile(
+    "|".join([rf"errno = {n}\b" for n in DISK_FULL_ERRNOS] + [os.strerror(n) for n in DISK_FULL_ERRNOS])
+)
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return int(st.f_bavail) * int(st.f_frsize)
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def disk_full_error(exc: BaseException, final: str | Path) -> OutputError | None:
+    """The OutputError (exit 7) for an error that means a full disk, else None.
+
+    That is an OSError with a full-disk errno, or an error of HDF5 or torch (RuntimeError,
+    OSError) whose message carries one: HDF5 reports a failed write as ``errno = 28``.
+    """
+    if isinstance(exc, OutputError) or not isinstance(exc, OSError | RuntimeError):
+        return None
+    if not (getattr(exc, "errno", None) in DISK_FULL_ERRNOS or _DISK_FULL_TEXT.search(str(exc))):
+        return None
+    folder = Path(final).parent if str(Path(final).parent) else Path()
+    free = _free_bytes(folder)
+    left = f" ({_size(free)} free)" if free is not None else ""
+    msg = (
+        f"cannot write {final}: no space left on the device of {folder}{left}. "
+        "Free some space or choose an output folder on another disk; nothing was written."
+    )
+    return OutputError(msg)
+
+
+def check_free_space(final: str | Path, need: int, *, what: str = "the output") -> None:
+    """Refuse (exit 7) before writing ``need`` bytes next to ``final`` when the device has less free."""
+    folder = Path(final).parent if str(Path(final).parent) else Path()
+    free = _free_bytes(folder)
+    if free is not None and need > free:
+        msg = (
+            f"cannot write {final}: {what} needs about {_size(need)} but the device of {folder} has "
+            f"{_size(free)} free. Free some space or choose an output folder on another disk."
+        )
+        raise OutputError(msg)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def resolve_output(final: str | Path, *, inputs: Iterable[str | Path] = ()) -> Path:
+    """Check an output path before any work and return the path to write.
+
+    The rules, the same for every command (formats/README.md and the README's guarantees):
+
+    - ``-`` (stdout) is refused (exit 5): stdout carries the output paths for the next command.
+    - A path holding a line break (or another control character) is refused (exit 5): it could
+      not travel through the one-path-per-line protocol.
+    - A symbolic link is written through: the returned path is the link's final target, which
+      is replaced by copy-on-write while the link stays a link.
+    - A path that exists and is not a regular file (a folder, a device such as ``/dev/null``, a
+      FIFO, a socket) is refused (exit 7): actcode only ever replaces regular files.
+    - The folder must exist and be writable (exit 7).
+    - An output that is one of ``inputs`` (the same file by device and inode, or the same real
+      path) is refused (exit 5): writing it would destroy an input of the same command.
+    """
+    text = str(final)
+    if text == "-":
+        msg = (
+            "cannot write an output to stdout ('-'): stdout carries the paths of the files written, "
+            "one per line, for the next command. Give a file name."
+        )
+        raise InvalidParameterError(msg)
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        msg = (
+            f"cannot write {text!r}: the path holds a line break or another control character, and "
+            "outputs are passed on as one path per line. Choose a name without them."
+        )
+        raise InvalidParameterError(msg)
+    given = Path(final)
+    target = Path(os.path.realpath(given)) if given.is_symlink() else given
+    _refuse_special(target, given)
+    _check_folder(target)
+    for src in inputs:
+        if Path(src).exists() and _same_file(target, Path(src)):
+            msg = (
+                f"cannot write {given}: it is an input of this command ({src}), which the output would "
+                "destroy. Choose another output path."
+            )
+            raise InvalidParameterError(msg)
+    return target
+
+
+def _refuse_special(target: Path, given: Path) -> None:
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        msg = f"cannot write {given}: {exc.strerror or exc}."
+        raise OutputError(msg) from None
+    if stat.S_ISDIR(st.st_mode):
+        msg = f"cannot write {given}: it is a folder. Give a file name."
+        raise OutputError(msg)
+    if not stat.S_ISREG(st.st_mode):
+        kinds = [(stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                 (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")]  # fmt: skip
+        kind = next((name for test, name in kinds if test(st.st_mode)), "not a regular file")
+        msg = (
+            f"cannot write {given}: it exists and is {kind}; actcode only replaces regular files "
+            "(-o /dev/null is refused on purpose). Choose a file path."
+        )
+        raise OutputError(msg)
+
+
+def check_output_dir(final: str | Path) -> None:
+    """Check an output path before any work (every rule of :func:`resolve_output`, without inputs)."""
+    resolve_output(final)
+
+
+def _check_folder(final: Path) -> None:
     parent = final.parent if str(final.parent) else Path()
     if not parent.exists():
-        msg = f"cannot write {final}: the folder {parent} does not exist. Create it or choose another output path."
+        msg = f"cannot write {final}: the folder {parent} does not exist. Create it or choose another path."
         raise OutputError(msg)
     if not parent.is_dir():
         msg = f"cannot write {final}: {parent} is not a folder."
@@ -78,6 +209,30 @@ def check_output_dir(final: Path) -> None:
     if final.is_dir():
         msg = f"cannot write {final}: it is a folder. Give a file name."
         raise OutputError(msg)
+
+
+def create_temp(target: Path) -> Path:
+    """Create the hidden temporary file of ``target`` (exclusively, never through a link)."""
+    tmp = temp_path_for(target)
+    register_temp(tmp)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        unregister_temp(tmp)
+        full = disk_full_error(exc, target)
+        if full is not None:
+            raise full from None
+        msg = f"cannot write {target}: {exc.strerror or exc}. Choose another output path."
+        raise OutputError(msg) from None
+    os.close(fd)
+    return tmp
+
+
+def discard_temp(tmp: Path) -> None:
+    """Remove a temporary output (never raising) and forget it."""
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+    unregister_temp(tmp)
 
 
 def fsync_path(path: Path) -> None:
@@ -95,34 +250,182 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _keep_mode(tmp: Path, target: Path) -> None:
+    """Give ``tmp`` the mode (and, where allowed, the owner) of the file it replaces."""
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)
+        return
+    if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+        with contextlib.suppress(OSError):
+            os.chown(tmp, st.st_uid, st.st_gid)
+    tmp.chmod(stat.S_IMODE(st.st_mode))
+
+
 def commit(tmp: Path, final: Path) -> None:
-    """fsync ``tmp``, rename it to ``final`` atomically, fsync the folder."""
+    """fsync ``tmp``, rename it over ``final`` atomically, fsync the folder.
+
+    ``final`` is resolved as :func:`resolve_output` does (a link is written through, a file
+    that is not regular is never replaced), and the new file keeps the replaced file's mode.
+    Other hard links to the replaced file keep pointing at the old content.
+    """
+    target = Path(os.path.realpath(final)) if Path(final).is_symlink() else Path(final)
+    _refuse_special(target, Path(final))
+    _keep_mode(tmp, target)
     fsync_path(tmp)
-    os.replace(tmp, final)
-    fsync_path(final.parent if str(final.parent) else Path())
+    tmp.replace(target)
+    fsync_path(target.parent if str(target.parent) else Path())
 
 
 @contextlib.contextmanager
-def atomic_output(final: str | Path) -> Iterator[Path]:
+def atomic_output(final: str | Path, *, inputs: Iterable[str | Path] = ()) -> Iterator[Path]:
     """Yield a temporary path; on success rename it to ``final``, on any error remove it.
 
     A reader of ``final`` sees either the old file or the complete new one, never a partial
     one, even when the process is killed (SIGKILL leaves at most a hidden ``.NAME.tmp-*``).
+    ``final`` is checked first with :func:`resolve_output` (``inputs`` are the command's
+    inputs, which it must not be); a full disk becomes an :class:`OutputError` (exit 7).
     """
     final = Path(final)
-    check_output_dir(final)
-    tmp = temp_path_for(final)
-    register_temp(tmp)
+    target = resolve_output(final, inputs=inputs)
+    tmp = create_temp(target)
     try:
         yield tmp
         check_interrupted()
-        commit(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        commit(tmp, target)
+    except BaseException as exc:
+        discard_temp(tmp)
+        full = disk_full_error(exc, final)
+        if full is not None:
+            raise full from None
         raise
     finally:
         unregister_temp(tmp)
+
+
+class GuardedFile:
+    """The file object under an HDF5 file being written: a full disk never reaches HDF5.
+
+    HDF5 writes cached chunks and metadata whenever it evicts them, also while an h5py object
+    is being freed or at interpreter exit; a failed write there is printed as a traceback,
+    loses data silently, or crashes the process (the SIGSEGV and SIGBUS of a full tmpfs). So
+    HDF5 writes through this object (h5py's ``fileobj`` driver): a write that meets a full
+    disk is kept in memory instead, HDF5 sees success, and :meth:`check` raises the
+    OutputError (exit 7) at the next point the writer chooses. The file is then abandoned
+    (closed, its temporary name removed), so the bytes kept in memory are only those written
+    between the failure and that point.
+    """
+
+    def __init__(self, path: Path, final: str | Path) -> None:
+        self.final = final
+        self._fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+        self._pos = 0
+        self._size = os.fstat(self._fd).st_size
+        self._held: dict[int, bytes] = {}
+        self.error: OSError | None = None
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._pos = pos if whence == 0 else (self._pos + pos if whence == 1 else self._size + pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        data = os.pread(self._fd, len(view), self._pos)
+        n = len(data)
+        view[:n] = data
+        for off, held in self._held.items():  # bytes the disk had no room for
+            lo, hi = max(off, self._pos), min(off + len(held), self._pos + len(view))
+            if lo < hi:
+                view[lo - self._pos : hi - self._pos] = held[lo - off : hi - off]
+                n = max(n, hi - self._pos)
+        self._pos += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        buf = bytearray(max(0, self._size - self._pos) if size < 0 else size)
+        n = self.readinto(buf)
+        return bytes(buf[:n])
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        if self.error is None:
+            try:
+                done = 0
+                while done < len(chunk):
+                    done += os.pwrite(self._fd, chunk[done:], self._pos + done)
+            except OSError as exc:
+                if exc.errno not in DISK_FULL_ERRNOS:
+                    raise
+                self.error = exc
+        if self.error is not None:
+            self._held[self._pos] = chunk
+        self._pos += len(chunk)
+        self._size = max(self._size, self._pos)
+        return len(chunk)
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._pos if size is None else size
+        if self.error is None:
+            try:
+                os.ftruncate(self._fd, size)
+            except OSError as exc:
+                if exc.errno not in DISK_FULL_ERRNOS:
+                    raise
+                self.error = exc
+        self._size = size
+        return size
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+        self._held.clear()
+
+    def check(self) -> None:
+        """Raise the OutputError (exit 7) of a full disk met by any write so far."""
+        if self.error is not None:
+            err = disk_full_error(self.error, self.final)
+            raise err if err is not None else self.error
+
+
+def open_h5_output(tmp: Path, final: str | Path) -> tuple[Any, GuardedFile]:
+    """Open the temporary file ``tmp`` (made by :func:`create_temp`) as a new HDF5 file.
+
+    Returns the h5py File and its :class:`GuardedFile`: call ``guard.check()`` after each
+    block of writes and after closing the file, and :func:`abandon_h5` on any error.
+    """
+    import h5py
+
+    guard = GuardedFile(tmp, final)
+    try:
+        f = h5py.File(guard, "w", libver="earliest", track_order=True)
+    except BaseException:
+        guard.close()
+        raise
+    return f, guard
+
+
+def abandon_h5(f: Any, guard: GuardedFile | None, tmp: Path) -> None:
+    """Close an HDF5 file being written, ignoring every error, and remove its temporary name."""
+    with contextlib.suppress(Exception):
+        if f is not None and f.id.valid:
+            f.close()
+    if guard is not None:
+        guard.close()
+    discard_temp(tmp)
 
 
 @contextlib.contextmanager
@@ -157,7 +460,7 @@ def file_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
             time.sleep(0.05)
             continue
         try:
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            same = os.fstat(fd).st_ino == lock.stat().st_ino
         except FileNotFoundError:
             same = False
         if same:
@@ -167,5 +470,5 @@ def file_lock(path: Path, *, timeout: float = 120.0) -> Iterator[None]:
         yield
     finally:
         with contextlib.suppress(OSError):
-            os.unlink(lock)
+            lock.unlink()
         os.close(fd)

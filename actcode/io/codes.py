@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import functools
 import json
@@ -20,11 +19,14 @@ from actcode.codes import LayerInfo, layout_layers, pad_mask, relative_layers, r
 from actcode.errors import ActcodeError, FormatError, InvalidParameterError, OutputError
 from actcode.io import spec
 from actcode.io.atomic import (
+    abandon_h5,
     check_interrupted,
-    check_output_dir,
     commit,
-    register_temp,
-    temp_path_for,
+    create_temp,
+    discard_temp,
+    disk_full_error,
+    open_h5_output,
+    resolve_output,
     unregister_temp,
 )
 from actcode.io.provenance import check_provenance, dumps
@@ -113,6 +115,11 @@ class CodeWriter:
         Provenance record (see :func:`actcode.io.make_provenance`); checked on close.
     compression : {"gzip", None}
         Filter of the code matrices. Deflate is in every HDF5 build.
+    inputs : list of path, optional
+        Files the output must not be (it would destroy them); default: the ``path`` of every
+        entry of ``provenance["inputs"]``. ``path`` is checked at once, as every output is
+        (:func:`actcode.io.atomic.resolve_output`); a full disk raises OutputError (exit 7)
+        and leaves no temporary file.
 
     Examples
     --------
@@ -135,6 +142,7 @@ class CodeWriter:
         provenance: dict[str, Any],
         *,
         compression: str | None = spec.COMPRESSION,
+        inputs: list[str | Path] | None = None,
     ) -> None:
         if not layers:
             msg = "A code file needs at least one activation site; the layer table is empty."
@@ -143,21 +151,26 @@ class CodeWriter:
             msg = f"compression must be 'gzip' or None (portable to every HDF5 build). Got {compression!r} instead."
             raise InvalidParameterError(msg)
         self.path = Path(path)
-        check_output_dir(self.path)
+        if inputs is None:
+            entries = provenance.get("inputs") or []
+            inputs = [e["path"] for e in entries if isinstance(e, dict) and "path" in e]
+        self._target = resolve_output(self.path, inputs=inputs)
         self.layers = layout_layers(layers)
         self.n_bytes = row_bytes(self.layers)
         self._mask = pad_mask(self.layers)
         self.provenance = dict(provenance)
         self.compression = compression
-        self._tmp = temp_path_for(self.path)
-        register_temp(self._tmp)
+        self._tmp = create_temp(self._target)
         try:
-            self._f = h5py.File(self._tmp, "w", libver="earliest", track_order=True)
+            self._f, self._guard = open_h5_output(self._tmp, self.path)
         except OSError as exc:
-            msg = f"cannot write {self.path}: {exc}"
-            raise OutputError(msg) from None
+            discard_temp(self._tmp)
+            raise self._write_error(exc) from None
         self._closed = False
         self._rows: dict[str, int] = {}
+        #: Datasets stay open while writing: closing one flushes its chunk cache, and a write
+        #: error there (a full disk) would be swallowed instead of raised.
+        self._open: dict[tuple[str, str], h5py.Dataset] = {}
         try:
             _stamp(self._f, spec.CODES_TYPE)
             self._f.attrs["bitorder"] = spec.BITORDER
@@ -169,6 +182,22 @@ class CodeWriter:
         except BaseException:
             self.abort()
             raise
+
+    def _write_error(self, exc: BaseException) -> OutputError:
+        if isinstance(exc, OutputError):
+            return exc
+        full = disk_full_error(exc, self.path)
+        if full is not None:
+            return full
+        text = " ".join(str(exc).split())[:200]
+        msg = f"cannot write {self.path}: {text}. Nothing was written; choose another output path."
+        return OutputError(msg)
+
+    def _dataset(self, split: str, name: str) -> h5py.Dataset:
+        key = (split, name)
+        if key not in self._open:
+            self._open[key] = self._split_group(split)[name]
+        return self._open[key]
 
     def _split_group(self, split: str) -> h5py.Group:
         g = self._f["splits"]
@@ -229,11 +258,16 @@ class CodeWriter:
             if np.shape(arr) != (n,):
                 msg = f"{name} for split {split!r} must have shape ({n},). Got {np.shape(arr)} instead."
                 raise InvalidParameterError(msg)
-        sg = self._split_group(split)
-        for name, arr in [("codes", codes), *cols.items()]:
-            ds = sg[name]
-            ds.resize(start + n, axis=0)
-            ds[start : start + n] = np.asarray(arr, dtype=ds.dtype)
+        try:
+            for name, arr in [("codes", codes), *cols.items()]:
+                ds = self._dataset(split, name)
+                ds.resize(start + n, axis=0)
+                ds[start : start + n] = np.asarray(arr, dtype=ds.dtype)
+            self._f.flush()
+            self._guard.check()  # a full disk is reported here, after the block that met it
+        except (OSError, RuntimeError) as exc:
+            self.abort()
+            raise self._write_error(exc) from None
         self._rows[split] = start + n
 
     def add_column(self, split: str, name: str, values: np.ndarray) -> None:
@@ -276,24 +310,26 @@ class CodeWriter:
                     raise InvalidParameterError(msg)
             check_provenance(self.provenance, where=f"{self.path}: provenance")
             self._f.attrs["provenance"] = dumps(self.provenance)
+            self._open.clear()
             self._f.close()
+            self._guard.check()
+            self._guard.close()
             self._closed = True
             check_interrupted()
-            commit(self._tmp, self.path)
+            commit(self._tmp, self._target)
             unregister_temp(self._tmp)
-        except BaseException:
+        except BaseException as exc:
             self.abort()
+            if isinstance(exc, OSError | RuntimeError) and not isinstance(exc, ActcodeError):
+                raise self._write_error(exc) from None
             raise
         return self.path
 
     def abort(self) -> None:
         """Discard everything written; nothing appears under the final name."""
         self._closed = True
-        with contextlib.suppress(Exception):
-            self._f.close()
-        with contextlib.suppress(OSError):
-            self._tmp.unlink()
-        unregister_temp(self._tmp)
+        self._open.clear()
+        abandon_h5(self._f, self._guard, self._tmp)
 
     def __enter__(self) -> CodeWriter:
         return self

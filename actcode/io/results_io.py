@@ -12,7 +12,14 @@ import numpy as np
 from actcode import __version__
 from actcode.errors import InvalidParameterError
 from actcode.io import spec
-from actcode.io.atomic import atomic_output, file_lock
+from actcode.io.atomic import (
+    abandon_h5,
+    atomic_output,
+    check_free_space,
+    file_lock,
+    open_h5_output,
+    resolve_output,
+)
 from actcode.io.codes import _STR, _stamp
 from actcode.io.provenance import dumps
 from actcode.io.validate import open_h5, read_header
@@ -73,32 +80,59 @@ def add_results(
         raise InvalidParameterError(msg)
     src = Path(path)
     dst = Path(output) if output is not None else src
-    with file_lock(dst):
+    # an explicit output must not be the input; a symlink is written through to its target,
+    # and the lock is taken on that target, so every name of one file shares one lock
+    target = resolve_output(dst, inputs=[src] if output is not None else [])
+    with file_lock(target):
         with open_h5(src) as f:
             read_header(f, src)
-            with atomic_output(dst) as tmp:
-                with h5py.File(tmp, "w", libver="earliest", track_order=True) as out:
-                    for key, value in f.attrs.items():
-                        out.attrs[key] = value
-                    _raise_version(out, spec.RESULT_KIND_SINCE[kind])
-                    for name in f:
-                        if name != "results":
-                            f.copy(f[name], out, name=name)
-                    rg = out.create_group("results", track_order=True)
-                    _stamp(rg, spec.RESULTS_TYPE, spec.RESULT_VERSION)
-                    if "results" in f:
-                        for other in f["results"]:
-                            if other != kind:
-                                f.copy(f["results"][other], rg, name=other)
-                    kg = rg.create_group(kind)
-                    _stamp(kg, spec.RESULT_KIND_TYPES[kind], spec.RESULT_VERSION)
-                    kg.attrs["params"] = dumps(params)
-                    kg.attrs["actcode_version"] = __version__
-                    kg.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-                    _write_table(kg, table)
-                    if arrays:
-                        ag = kg.create_group("arrays")
-                        for key, arr in arrays.items():
-                            ag.create_dataset(key, data=np.asarray(arr), compression="gzip")
+            need = src.stat().st_size + _arrays_bytes(table, arrays)
+            check_free_space(target, need, what="the copy with results")
+            with atomic_output(target, inputs=[src] if output is not None else []) as tmp:
+                out, guard = open_h5_output(tmp, dst)
+                try:
+                    _copy_with_results(f, out, kind, table, params, arrays)
+                    out.close()
+                    guard.check()
+                    guard.close()
+                except BaseException:
+                    abandon_h5(out, guard, tmp)
+                    raise
     return dst
+
+
+def _arrays_bytes(table: ResultTable, arrays: dict[str, np.ndarray] | None) -> int:
+    return 64 * len(table.value) + sum(int(np.asarray(a).nbytes) for a in (arrays or {}).values())
+
+
+def _copy_with_results(
+    f: h5py.File,
+    out: h5py.File,
+    kind: str,
+    table: ResultTable,
+    params: dict[str, Any],
+    arrays: dict[str, np.ndarray] | None,
+) -> None:
+    for key, value in f.attrs.items():
+        out.attrs[key] = value
+    _raise_version(out, spec.RESULT_KIND_SINCE[kind])
+    for name in f:
+        if name != "results":
+            f.copy(f[name], out, name=name)
+    rg = out.create_group("results", track_order=True)
+    _stamp(rg, spec.RESULTS_TYPE, spec.RESULT_VERSION)
+    if "results" in f:
+        for other in f["results"]:
+            if other != kind:
+                f.copy(f["results"][other], rg, name=other)
+    kg = rg.create_group(kind)
+    _stamp(kg, spec.RESULT_KIND_TYPES[kind], spec.RESULT_VERSION)
+    kg.attrs["params"] = dumps(params)
+    kg.attrs["actcode_version"] = __version__
+    kg.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    _write_table(kg, table)
+    if arrays:
+        ag = kg.create_group("arrays")
+        for key, arr in arrays.items():
+            ag.create_dataset(key, data=np.asarray(arr), compression="gzip")
 
