@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from actcode.cli._common import emit_path, err_console, log, progress, verbosity
 from actcode.cli._errors import handle_errors
-from actcode.config import ModelSpec, TrainConfig, normalize_factory_spec
-from actcode.data import DataSpec
-from actcode.errors import InvalidParameterError
+from actcode.train_options import train_config
 
 if TYPE_CHECKING:
+    from actcode.config import TrainConfig
     from actcode.training import EpochReport
 
 _M = "Model"
@@ -22,39 +20,6 @@ _D = "Data"
 _F = "Factors"
 _O = "Optimisation"
 _R = "Run"
-
-
-def _ints(option: str, text: str | None) -> tuple[int, ...] | None:
-    """Parse ``"0,1,5"`` into ``(0, 1, 5)``; ``None`` stays ``None``."""
-    if text is None:
-        return None
-    try:
-        values = tuple(int(t) for t in text.replace(" ", "").split(",") if t != "")
-    except ValueError:
-        msg = f"--{option} must be a comma-separated list of integers, such as 0,1,5. Got {text!r} instead."
-        raise InvalidParameterError(msg) from None
-    if not values:
-        msg = f"--{option} must list at least one integer. Got {text!r} instead."
-        raise InvalidParameterError(msg)
-    return values
-
-
-def _plan(text: str | None) -> tuple[int | str, ...] | None:
-    if text is None:
-        return None
-    out: list[int | str] = []
-    for t in text.replace(" ", "").split(","):
-        if t.upper() == "M":
-            out.append("M")
-        elif t.isdigit():
-            out.append(int(t))
-        else:
-            msg = (
-                "--plan must list conv channel counts and M (max-pool), "
-                f"such as 64,M,128,M. Got {text!r} instead."
-            )
-            raise InvalidParameterError(msg)
-    return tuple(out)
 
 
 @handle_errors("train")
@@ -215,51 +180,43 @@ def command(
     as in the paper. Checkpoint names show the factors, such as
     runs/digits-mlp-w64-d1-n1150-wd0-do0-ln0-bn1-s0-<hash>-e0020.pt.
     """
-    if ":" in model:
-        spec = ModelSpec(name="custom", factory=normalize_factory_spec(model))
-    else:
-        spec = ModelSpec(
-            name=model.lower(),
-            width=width,
-            depth=depth,
-            widths=_ints("widths", widths),
-            activation=activation,
-            bn=bn,
-            dropout=dropout,
-            width_mult=width_mult,
-            plan=_plan(plan),
-            fc=_ints("fc", fc) or (512, 512),
-        )
-    data_spec = DataSpec(name=dataset, root=data_root, download=download)
-    if data_spec.is_npz() and Path(dataset).expanduser().is_file():
-        # record where the file is, not how it was typed, so the checkpoint works from anywhere
-        data_spec = DataSpec(
-            name=str(Path(dataset).expanduser().resolve()), root=data_root, download=download
-        )
-    config = TrainConfig(
-        data=data_spec,
-        model=spec,
-        epochs=epochs,
-        save_at=_ints("save-at", save_at),
-        sample_size=sample_size,
-        sample_order=sample_order,
-        tile=tile,
-        label_noise=label_noise,
-        noise_mode=noise_mode,
-        weight_decay=weight_decay,
-        optimizer=optimizer,
-        lr=lr,
-        momentum=momentum,
-        lr_schedule=lr_schedule,
-        lr_step=lr_step,
-        lr_gamma=lr_gamma,
-        batch_size=batch_size,
-        early_stop=early_stop,
-        seed=seed,
-        device=device,
-        threads=threads,
-        out=out,
-    ).validate()
+    config = train_config(
+        {
+            "dataset": dataset,
+            "data_root": data_root,
+            "download": download,
+            "model": model,
+            "width": width,
+            "depth": depth,
+            "widths": widths,
+            "activation": activation,
+            "bn": bn,
+            "dropout": dropout,
+            "width_mult": width_mult,
+            "plan": plan,
+            "fc": fc,
+            "epochs": epochs,
+            "save_at": save_at,
+            "sample_size": sample_size,
+            "sample_order": sample_order,
+            "tile": tile,
+            "label_noise": label_noise,
+            "noise_mode": noise_mode,
+            "weight_decay": weight_decay,
+            "optimizer": optimizer,
+            "lr": lr,
+            "momentum": momentum,
+            "lr_schedule": lr_schedule,
+            "lr_step": lr_step,
+            "lr_gamma": lr_gamma,
+            "batch_size": batch_size,
+            "early_stop": early_stop,
+            "seed": seed,
+            "device": device,
+            "threads": threads,
+            "out": out,
+        }
+    )
 
     from actcode.data import load_dataset
 
