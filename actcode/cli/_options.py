@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,9 +14,12 @@ from rich.table import Table
 from actcode.cli._common import err_console, verbosity
 from actcode.errors import InvalidParameterError
 from actcode.results import ResultTable
+from actcode.sizes import parse_bytes as parse_bytes
 
 #: Input code files: arguments, or stdin when none are given or for '-'.
-CodeFilesArg = Annotated[list[str] | None, typer.Argument(help="Code files; '-' or none reads paths from stdin.")]
+CodeFilesArg = Annotated[
+    list[str] | None, typer.Argument(help="Code files; '-' or none reads paths from stdin.")
+]
 #: Write a copy with the results instead of updating the input in place.
 ResultsOutputOpt = Annotated[
     Path | None,
@@ -41,35 +43,6 @@ SearchDeviceOpt = Annotated[
         "(Numba kernels), cuda, cuda:N or mps (exact torch matrix products; same results).",
     ),
 ]
-
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1 << 10,
-    "kb": 1000,
-    "kib": 1 << 10,
-    "m": 1 << 20,
-    "mb": 10**6,
-    "mib": 1 << 20,
-    "g": 1 << 30,
-    "gb": 10**9,
-    "gib": 1 << 30,
-    "t": 1 << 40,
-    "tb": 10**12,
-    "tib": 1 << 40,
-}
-
-
-def parse_bytes(text: str, option: str = "--max-memory") -> int:
-    """Parse a size such as ``4GiB``, ``512M`` or ``1000000`` into bytes (K, M, G are binary)."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
-    if not m or m.group(2).lower() not in _UNITS or float(m.group(1)) <= 0:
-        msg = (
-            f"{option} must be a positive size such as 4GiB, 512MiB or 1000000 (bytes). Got {text!r} instead."
-        )
-        raise InvalidParameterError(msg)
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 def split_list(text: str | None) -> list[str] | None:

@@ -1,0 +1,371 @@
+"""A sweep's cells: their identity (train's run hash), their state on disk, and running one in a worker.
+
+A cell is one ``train`` run followed by ``extract``, ``measure`` and ``probe`` of each checkpoint
+it saves. Its identity is :meth:`TrainConfig.run_hash`, which is also in the checkpoint names, so
+a cell finished by hand (``actcode train --out OUT/runs ... | actcode extract | actcode measure |
+actcode probe``) is found and counts as done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from actcode.errors import ActcodeError
+from actcode.sweep.manifest import append_record, attempt_record
+from actcode.sweep.spec import SweepSpec
+from actcode.train_options import train_config
+
+#: States of a cell, as ``sweep --dry-run`` and ``sweep status`` show them.
+CELL_STATES = ("done", "partial", "pending", "failed")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid.
+
+    Attributes
+    ----------
+    index : int
+        Position in grid order.
+    point : dict
+        The grid's values at this cell.
+    options : dict
+        Every ``actcode train`` option of the cell (fixed ones, grid values and ``out``).
+    key : str
+        The run hash: the cell's identity.
+    save_epochs : tuple of int
+    early_stop : bool
+        Whether training may stop before the last save epoch.
+    """
+
+    index: int
+    point: dict[str, Any]
+    options: dict[str, Any]
+    key: str
+    save_epochs: tuple[int, ...]
+    early_stop: bool = False
+
+    @property
+    def label(self) -> str:
+        """``width=4 seed=0`` (or ``-`` for a sweep without a grid)."""
+        return " ".join(f"{k}={v}" for k, v in self.point.items()) or "-"
+
+    @property
+    def log_name(self) -> str:
+        """The cell's log file name: its grid values and its hash."""
+        stem = re.sub(r"[^A-Za-z0-9.=_-]+", "_", "-".join(f"{k}={v}" for k, v in self.point.items()))
+        return f"{stem + '-' if stem else ''}{self.key}.log"
+
+
+def make_cells(spec: SweepSpec) -> list[Cell]:
+    """The spec's cells, in grid order."""
+    cells = []
+    for i, point in enumerate(spec.grid_points()):
+        options = spec.cell_options(point)
+        config = train_config(options)
+        cells.append(Cell(i, point, options, config.run_hash(), config.save_epochs(), config.early_stop > 0))
+    return cells
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """What a cell runs after training: the stages and their options (as in the spec)."""
+
+    stages: tuple[str, ...]
+    extract: dict[str, Any] = field(default_factory=dict)
+    measure: dict[str, Any] = field(default_factory=dict)
+    probe: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, spec: SweepSpec) -> StageOptions:
+        """The stage options of ``spec``."""
+        return cls(spec.stages, dict(spec.extract), dict(spec.measure), dict(spec.probe))
+
+    def splits(self) -> list[str]:
+        """The splits that ``extract`` writes (as ``extraction.parse_splits`` orders them, without torch)."""
+        names = list(dict.fromkeys(self.extract.get("splits", ["train", "test"])))
+        if int(self.extract.get("random", 0)) > 0 and "random" not in names:
+            names.append("random")
+        return names
+
+    def result_kinds(self) -> list[str]:
+        """The results a code file must hold: ``measure`` and/or ``probe``."""
+        return [k for k in ("measure", "probe") if k in self.stages]
+
+
+def checkpoints(runs_dir: Path, cell: Cell, finished: dict[str, Any] | None = None) -> dict[int, Path | None]:
+    """The cell's checkpoint per expected epoch (``None`` where missing).
+
+    With early stopping, training may end before the last save epoch; the epochs then are
+    those of the cell's last ``done`` record in the manifest (``finished``), when there is one.
+    """
+    found: dict[int, Path] = {}
+    if runs_dir.is_dir():
+        for p in runs_dir.glob(f"*-{cell.key}-e[0-9][0-9][0-9][0-9].pt"):
+            found[int(p.stem.rsplit("-e", 1)[1])] = p
+    epochs = cell.save_epochs
+    if cell.early_stop and finished and finished.get("checkpoints"):
+        epochs = tuple(int(Path(c).stem.rsplit("-e", 1)[1]) for c in finished["checkpoints"])
+    return {e: found.get(e) for e in epochs}
+
+
+def code_file_ok(path: Path, splits: list[str], kinds: list[str]) -> bool:
+    """Whether ``path`` exists, passes the format's structural checks, has the splits and results."""
+    from actcode.errors import FormatError
+    from actcode.io import open_codes
+
+    if not path.is_file():
+        return False
+    try:
+        with open_codes(path) as cf:
+            return set(splits) <= set(cf.splits) and all(cf.results(k) is not None for k in kinds)
+    except (FormatError, OSError):
+        return False
+
+
+def cell_files(
+    runs_dir: Path, cell: Cell, stages: StageOptions, finished: dict[str, Any] | None
+) -> list[Path]:
+    """The files a done cell has: its code files (or its checkpoints when the sweep stops at train)."""
+    ckpts = checkpoints(runs_dir, cell, finished)
+    if stages.stages == ("train",):
+        return [p for p in ckpts.values() if p is not None]
+    return [p.with_suffix(".h5") for p in ckpts.values() if p is not None]
+
+
+def cell_state(runs_dir: Path, cell: Cell, stages: StageOptions, last: dict[str, Any] | None) -> str:
+    """``done``, ``failed`` (last attempt failed), ``partial`` (some outputs exist) or ``pending``."""
+    finished = last if last and last.get("state") == "done" else None
+    ckpts = checkpoints(runs_dir, cell, finished)
+    have = [p for p in ckpts.values() if p is not None]
+    if len(have) == len(ckpts):
+        if stages.stages == ("train",):
+            return "done"
+        splits, kinds = stages.splits(), stages.result_kinds()
+        if all(code_file_ok(p.with_suffix(".h5"), splits, kinds) for p in have):
+            return "done"
+    if last is not None and last.get("state") == "failed":
+        return "failed"
+    return "partial" if have else "pending"
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """Everything a worker needs to run one cell; plain data, so it pickles for any executor.
+
+    ``finished`` is the cell's last ``done`` record, whose checkpoints tell where an early-stopped
+    run ended.
+    """
+
+    cell: Cell
+    stages: StageOptions
+    out: Path
+    attempt: int = 1
+    threads: int = 0
+    finished: dict[str, Any] | None = None
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where the checkpoints and code files go."""
+        return self.out / "runs"
+
+    @property
+    def manifest(self) -> Path:
+        """The sweep's manifest."""
+        from actcode.sweep.manifest import MANIFEST
+
+        return self.out / MANIFEST
+
+    @property
+    def log_path(self) -> Path:
+        """The cell's log file."""
+        return self.out / "logs" / self.cell.log_name
+
+
+def run_cell(task: CellTask) -> dict[str, Any]:
+    """Run (or finish) one cell with the library API, in this process; return its manifest record.
+
+    Only what is missing runs: training when a checkpoint is missing, then for each checkpoint
+    ``extract`` when its code file is missing or lacks a split, ``measure`` and ``probe`` when
+    their results are missing. Every output is written atomically by the library. A failure
+    becomes a ``failed`` record (with the error's exit code) instead of an exception, so one
+    failing cell never stops the others; Ctrl-C or SIGTERM records ``cancelled`` and re-raises.
+    """
+    cell, t0 = task.cell, time.perf_counter()
+    task.log_path.parent.mkdir(parents=True, exist_ok=True)
+    base = {"attempt": task.attempt}
+    append_record(task.manifest, attempt_record(cell.key, cell.index, cell.point, "running", **base))
+    ran: list[str] = []
+    with open(task.log_path, "a", encoding="utf-8") as log, _threads(task.threads):
+        _say(log, f"cell {cell.label} ({cell.key}), attempt {task.attempt}")
+        try:
+            ckpts, files = _run_stages(task, log, ran)
+        except KeyboardInterrupt:
+            _say(log, "cancelled")
+            rec = attempt_record(cell.key, cell.index, cell.point, "cancelled", ran=ran, **base)
+            append_record(task.manifest, rec)
+            raise
+        except Exception as exc:  # one failing cell must not stop the sweep: record it
+            code = _exit_code(exc)
+            if code == 1 and not isinstance(exc, ActcodeError):
+                log.write(traceback.format_exc())
+            line = " ".join(str(exc).split()) or type(exc).__name__
+            _say(log, f"failed (exit code {code}): {line}")
+            rec = attempt_record(
+                cell.key, cell.index, cell.point, "failed", ran=ran, error=line, exit_code=code,
+                seconds=round(time.perf_counter() - t0, 3), **base,
+            )  # fmt: skip
+            append_record(task.manifest, rec)
+            return rec
+        seconds = round(time.perf_counter() - t0, 3)
+        _say(log, f"done in {seconds} s: {', '.join(map(str, files))}")
+    rec = attempt_record(
+        cell.key, cell.index, cell.point, "done", ran=ran, seconds=seconds,
+        files=[str(p) for p in files], checkpoints=[str(p) for p in ckpts], **base,
+    )  # fmt: skip
+    append_record(task.manifest, rec)
+    return rec
+
+
+def _run_stages(task: CellTask, log: IO[str], ran: list[str]) -> tuple[list[Path], list[Path]]:
+    cell, stages = task.cell, task.stages
+    task.runs_dir.mkdir(parents=True, exist_ok=True)
+    found = checkpoints(task.runs_dir, cell, task.finished)
+    if any(p is None for p in found.values()):
+        ran.append("train")
+        ckpts = _train(task, log)
+    else:
+        ckpts = [p for p in found.values() if p is not None]
+    if stages.stages == ("train",):
+        return ckpts, ckpts
+    splits, files = stages.splits(), []
+    for ckpt in ckpts:
+        code = ckpt.with_suffix(".h5")
+        if not code_file_ok(code, splits, []):
+            _stage(ran, "extract")
+            from actcode.extraction import extract
+
+            extract(ckpt, output=code, data_root=cell.options.get("data_root"), **_extract_kwargs(stages))
+            _say(log, f"extracted {code}")
+        if "measure" in stages.stages and not code_file_ok(code, splits, ["measure"]):
+            _stage(ran, "measure")
+            from actcode.measures import measure_file
+
+            measure_file(code, **_measure_kwargs(stages))
+            _say(log, f"measured {code}")
+        if "probe" in stages.stages and not code_file_ok(code, splits, ["probe"]):
+            _stage(ran, "probe")
+            from actcode.probes import run_probes
+
+            run_probes(code, **_probe_kwargs(stages), log=lambda m: _say(log, m))
+            _say(log, f"probed {code}")
+        files.append(code)
+    return ckpts, files
+
+
+def _stage(ran: list[str], name: str) -> None:
+    if name not in ran:
+        ran.append(name)
+
+
+def _train(task: CellTask, log: IO[str]) -> list[Path]:
+    from actcode.training import EpochReport, train
+
+    config = train_config(task.cell.options)
+
+    def on_epoch(r: EpochReport) -> None:
+        rec = r.record
+        _say(
+            log,
+            f"epoch {r.epoch}/{r.epochs}: loss {rec['train_loss']:.4f} acc {rec['train_accuracy']:.4f} "
+            f"val_acc {rec['val_accuracy']:.4f}" + (f" -> {r.checkpoint}" if r.checkpoint else ""),
+        )
+
+    return train(config, on_epoch=on_epoch)
+
+
+def _extract_kwargs(stages: StageOptions) -> dict[str, Any]:
+    o = dict(stages.extract)
+    if "compression" in o:
+        o["compression"] = None if o["compression"] == "none" else o["compression"]
+    return o
+
+
+def _measure_kwargs(stages: StageOptions) -> dict[str, Any]:
+    o = dict(stages.measure)
+    if "max_memory" in o:
+        o["max_memory"] = _bytes(o["max_memory"])
+    return o
+
+
+def _probe_kwargs(stages: StageOptions) -> dict[str, Any]:
+    o = dict(stages.probe)
+    if "max_memory" in o:
+        o["max_memory"] = _bytes(o["max_memory"])
+    if "map" in o:
+        o["knn_map"] = o.pop("map")
+    return o
+
+
+def _bytes(value: int | str) -> int:
+    from actcode.sizes import parse_bytes
+
+    return value if isinstance(value, int) else parse_bytes(value)
+
+
+def _say(log: IO[str], message: str) -> None:
+    log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+    log.flush()
+
+
+def _exit_code(exc: BaseException) -> int:
+    """The documented exit code of a library error (as ``actcode`` commands exit with it)."""
+    if isinstance(exc, ActcodeError):
+        return int(exc.exit_code)
+    if isinstance(exc, FileNotFoundError):
+        return 4
+    if isinstance(exc, PermissionError | IsADirectoryError | NotADirectoryError):
+        return 7
+    return 1
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """Limit torch, Numba and the BLAS/OpenMP pools (scikit-learn) to ``n`` threads for the block."""
+    if n <= 0:
+        yield
+        return
+    import numba
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    prev_torch, prev_numba = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, int(numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
+    try:
+        with threadpool_limits(n):
+            yield
+    finally:
+        torch.set_num_threads(prev_torch)
+        numba.set_num_threads(prev_numba)
+
+
+__all__ = [
+    "CELL_STATES",
+    "Cell",
+    "CellTask",
+    "StageOptions",
+    "cell_files",
+    "cell_state",
+    "checkpoints",
+    "code_file_ok",
+    "make_cells",
+    "run_cell",
+]
