@@ -42,3 +42,29 @@ def write_code_file(
                 sl = slice(start, start + block_rows)
                 w.append(split, packed[sl], lab[sl], predictions=lab[sl], indices=np.arange(len(packed))[sl])
     return Path(path)
+
+
+def code_file_content(path: str | Path) -> dict[str, Any]:
+    """What a code file holds, without its timestamps: every split's packed codes, labels,
+    predictions and indices (as bytes), and every results table (as rows).
+
+    Two runs of the same cell give equal contents bit for bit; the files' bytes differ only in
+    creation times and timings recorded as attributes.
+    """
+    from actcode.io import open_codes
+
+    out: dict[str, Any] = {}
+    with open_codes(path) as cf:
+        for split in cf.splits:
+            for name, arr in (
+                ("codes", cf.codes(split)),
+                ("labels", cf.labels(split)),
+                ("predictions", cf.predictions(split)),
+                ("indices", cf.indices(split)),
+            ):
+                out[f"{split}/{name}"] = np.ascontiguousarray(arr).tobytes()
+        for kind in cf.result_kinds:
+            table = cf.results(kind)
+            rows = [] if table is None else table.rows()
+            out[f"results/{kind}"] = [(s, c, m, np.float64(v).tobytes()) for s, c, m, v in rows]
+    return out

@@ -124,7 +124,7 @@ class SlurmBackend(Backend):
             import submitit
         except ImportError:
             err = missing_extra("slurm")
-        raise err from None
+            raise err from None
         cluster = self.cluster()
         if cluster == "local":
             self.log("slurm: no SLURM on this machine (no srun): running through submitit's local executor")
