@@ -100,7 +100,8 @@ def test_the_cells_are_the_product_of_the_axes_in_grid_order(tmp_path: Path) -> 
 
 
 def test_overrides_set_values_replace_axes_and_add_axes(tmp_path: Path) -> None:
-    text = 'name = "n"\nout = "o"\nstages = ["train"]\n[train]\nepochs = 3\nwidth = 8\n[grid]\nseed = [0, 1]\n'
+    text = 'name = "n"\nout = "o"\nstages = ["train"]\n'
+    text += "[train]\nepochs = 3\nwidth = 8\n[grid]\nseed = [0, 1]\n"
     p = write(tmp_path, text)
     spec = load_spec(
         p,
