@@ -40,6 +40,7 @@ MEASURE_OPTIONS: dict[str, str] = {
     "nn_sample": "int?",
     "seed": "int",
     "max_memory": "size",
+    "device": "str",
 }
 PROBE_OPTIONS: dict[str, str] = {
     "probes": "strs",
@@ -51,6 +52,7 @@ PROBE_OPTIONS: dict[str, str] = {
     "n_init": "intstr",
     "map": "bool",
     "max_memory": "size",
+    "device": "str",
 }
 #: Executor defaults a spec may hold (the command line overrides them).
 SLURM_OPTIONS: dict[str, str] = {
