@@ -88,15 +88,15 @@ def wide_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     order = {name: i for i, name in enumerate(METRICS)}
     wide: dict[tuple[str, str], dict[str, Any]] = {}
-    keys: dict[str, tuple[int, str, str]] = {}
+    keys: dict[str, tuple[int, bool, str]] = {}
     for r in rows:
         head = {k: v for k, v in r.items() if k not in LONG_COLUMNS}
-        out = wide.setdefault((r["file"], r["split"]), {**head, "split": r["split"]})
+        row = wide.setdefault((r["file"], r["split"]), {**head, "split": r["split"]})
         col = r["metric"] if r["scope"] == "all" else f"{r['metric']}@{r['scope']}"
-        out[col] = r["value"]
+        row[col] = r["value"]
         keys.setdefault(col, (order.get(r["metric"], len(order)), r["scope"] != "all", col))
     columns = sorted(keys, key=lambda c: keys[c])
-    out = []
+    out: list[dict[str, Any]] = []
     for w in wide.values():
         out.append({**{k: v for k, v in w.items() if k not in keys}, **{c: w.get(c) for c in columns}})
     return out

@@ -50,7 +50,9 @@ def _root(
 
 #: Subcommands, in the order of the pipeline. Each module defines ``command`` (a function)
 #: or ``app`` (a Typer group, for ``chart``).
-_SUBCOMMANDS = ["train", "extract", "measure", "probe", "regions", "chart", "info", "validate", "sweep", "table"]
+_SUBCOMMANDS = [
+    "train", "extract", "measure", "probe", "regions", "chart", "info", "validate", "sweep", "table",
+]  # fmt: skip
 
 for _name in _SUBCOMMANDS:
     if importlib.util.find_spec(f"actcode.cli.{_name}") is None:  # not written yet
