@@ -54,36 +54,6 @@ def row_hashes(words: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
-def _resolve_runs(words, order, starts, ends, rep_of):  # type: ignore[no-untyped-def]
-    # Within each run of equal hashes (rows in index order), compare every row exactly with
-    # the distinct representatives found so far in the run.
-    nw = words.shape[1]
-    for r in range(starts.shape[0]):
-        s, e = starts[r], ends[r]
-        reps = np.empty(e - s, np.int64)
-        n_reps = 0
-        for p in range(s, e):
-            row = order[p]
-            found = -1
-            for m in range(n_reps):
-                rep = reps[m]
-                same = True
-                for c in range(nw):
-                    if words[row, c] != words[rep, c]:
-                        same = False
-                        break
-                if same:
-                    found = rep
-                    break
-            if found < 0:
-                reps[n_reps] = row
-                n_reps += 1
-                rep_of[row] = row
-            else:
-                rep_of[row] = found
-
-
 def _runs(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     order = np.argsort(hashes, kind="stable")
     hs = hashes[order]
@@ -102,8 +72,45 @@ def group_ids_from_representatives(rep_of: np.ndarray) -> np.ndarray:
     return ids_of_rep[rep_of].astype(np.int64)
 
 
+@njit(cache=True)
+def _group_table(words, hashes, bits, ids):  # type: ignore[no-untyped-def]
+    # Open addressing on the 64-bit row hash (top ``bits`` bits pick the slot, linear probing).
+    # A row joins the group of an earlier row only when the hashes are equal *and* the words
+    # are: the groups are exact. Rows are visited in order, so ids are first-occurrence ids.
+    n, nw = words.shape
+    size = 1 << bits
+    slot_row = np.full(size, -1, np.int64)
+    mask = size - 1
+    shift = np.uint64(64 - bits)
+    n_groups = 0
+    for i in range(n):
+        h = hashes[i]
+        p = np.int64(h >> shift)
+        while True:
+            r = slot_row[p]
+            if r < 0:
+                slot_row[p] = i
+                ids[i] = n_groups
+                n_groups += 1
+                break
+            if hashes[r] == h:
+                same = True
+                for c in range(nw):
+                    if words[i, c] != words[r, c]:
+                        same = False
+                        break
+                if same:
+                    ids[i] = ids[r]
+                    break
+            p = (p + 1) & mask
+    return n_groups
+
+
 def group_rows(words: np.ndarray) -> np.ndarray:
-    """Exact groups of equal rows: hash every row, then compare rows exactly within equal hashes.
+    """Exact groups of equal rows: a hash table on a 64-bit row hash, with an exact comparison.
+
+    Rows whose hashes collide but whose words differ get different groups; the cost is one
+    hash per row plus one row comparison per repeated row.
 
     Parameters
     ----------
@@ -124,13 +131,12 @@ def group_rows(words: np.ndarray) -> np.ndarray:
     """
     words = _check_words(words, "words")
     n = words.shape[0]
-    rep_of = np.arange(n, dtype=np.int64)
+    ids = np.empty(n, np.int64)
     if n == 0:
-        return rep_of
-    order, starts, ends = _runs(row_hashes(words))
-    if starts.size:
-        _resolve_runs(words, order, starts, ends, rep_of)
-    return group_ids_from_representatives(rep_of)
+        return ids
+    bits = max(4, int(2 * n - 1).bit_length())  # load factor at most 1/2
+    _group_table(words, row_hashes(words), bits, ids)
+    return ids
 
 
 class BlockedGrouper:
