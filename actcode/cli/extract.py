@@ -106,6 +106,14 @@ def command(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON record per output file on stdout.")
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="I/N: code only the I-th (0-based) of N contiguous row ranges of every split; "
+            "stitch the N files with actcode merge [default output: NAME.shard-I-of-N.h5].",
+        ),
+    ] = None,
 ) -> None:
     """Extract the neural codes (ReLU on/off patterns) of trained networks.
 
@@ -152,6 +160,9 @@ def command(
             emit_path(path)
 
     if model is not None:
+        if shard is not None:
+            msg = "--shard works with checkpoints; with --model, extract the whole data set."
+            raise InvalidParameterError(msg)
         if paths:
             msg = "give either checkpoints or --model/--weights, not both."
             raise InvalidParameterError(msg)
@@ -186,6 +197,9 @@ def command(
     if output is not None and out_dir is not None:
         msg = "give -o/--output or --out-dir, not both."
         raise InvalidParameterError(msg)
+    from actcode.extraction.shards import parse_shard
+
+    part = parse_shard(shard)  # a bad --shard fails before any checkpoint is read
     folder = _out_dir(out_dir)
     if folder is not None:
         stems = [Path(p).stem for p in inputs]
@@ -197,15 +211,18 @@ def command(
             raise InvalidParameterError(msg)
 
     from actcode.extraction import extract
+    from actcode.extraction.api import default_output
 
     with progress() as bar:
 
         def one(src: str) -> Path:
-            target = output if output is not None else (folder / (Path(src).stem + ".h5") if folder else None)
+            named = folder / default_output(Path(src).stem + ".pt", part).name if folder else None
+            target = output if output is not None else named
             task = bar.add_task(Path(src).name, total=None)
             path = extract(
                 src,
                 output=target,
+                shard=part,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 **common,
             )

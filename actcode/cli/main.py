@@ -51,7 +51,7 @@ def _root(
 #: Subcommands, in the order of the pipeline. Each module defines ``command`` (a function)
 #: or ``app`` (a Typer group, for ``chart``).
 _SUBCOMMANDS = [
-    "train", "extract", "measure", "probe", "regions", "chart", "info", "validate", "sweep", "table",
+    "train", "extract", "merge", "measure", "probe", "regions", "chart", "info", "validate", "sweep", "table",
 ]  # fmt: skip
 
 for _name in _SUBCOMMANDS:

@@ -12,6 +12,7 @@ import numpy as np
 from actcode.errors import InvalidParameterError
 from actcode.extraction.inputs import NO_LABEL, ArrayInputs, RandomInputs, SplitInputs
 from actcode.extraction.run import extract_model
+from actcode.extraction.shards import Shard, parse_shard, shard_record, shard_splits
 from actcode.io import file_sha256
 from actcode.io.atomic import resolve_output
 
@@ -55,10 +56,13 @@ def parse_splits(splits: str | Sequence[str], random: int = 0) -> list[str]:
     return out
 
 
-def default_output(source: str | Path) -> Path:
-    """``runs/x.pt`` -> ``runs/x.h5``; any other suffix gets ``.h5`` appended."""
+def default_output(source: str | Path, shard: Shard | None = None) -> Path:
+    """``runs/x.pt`` -> ``runs/x.h5`` (``runs/x.shard-1-of-4.h5`` for a shard); any other
+    suffix gets ``.h5`` appended."""
     p = Path(source)
-    return p.with_suffix(".h5") if p.suffix == ".pt" else p.with_name(p.name + ".h5")
+    stem = p.with_suffix("") if p.suffix == ".pt" else p
+    tail = f".shard-{shard.index}-of-{shard.count}" if shard is not None else ""
+    return stem.with_name(stem.name + tail + ".h5")
 
 
 def distinct_in_order(indices: np.ndarray) -> np.ndarray:
@@ -173,6 +177,7 @@ def extract(
     progress: Callable[[int, int], None] | None = None,
     data_root: str | Path | None = None,
     compression: str | None = "gzip",
+    shard: str | Shard | None = None,
 ) -> Path:
     """Extract a checkpoint's neural codes into a code file.
 
@@ -204,6 +209,10 @@ def extract(
         Folder of the dataset's files, in place of the one recorded in the checkpoint.
     compression : {"gzip", None}
         Filter of the code matrices; None is faster for long codes that barely compress.
+    shard : str or Shard, optional
+        ``"I/N"``: code only the I-th of N contiguous row ranges of every split
+        (:mod:`actcode.extraction.shards`); ``actcode merge`` stitches the N files. The default
+        output name gets ``.shard-I-of-N``.
 
     Returns
     -------
@@ -214,8 +223,9 @@ def extract(
     from actcode.data import DataSpec
 
     names = parse_splits(splits, random)
+    part = shard if isinstance(shard, Shard) or shard is None else parse_shard(shard)
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
-    out = Path(output) if output is not None else default_output(ckpt.path)
+    out = Path(output) if output is not None else default_output(ckpt.path, part)
     cfg = ckpt.config
     spec = cfg.data if data_root is None else DataSpec(cfg.data.name, str(data_root), cfg.data.download)
     # the output must not destroy an input: the checkpoint, or a .npz dataset it names
@@ -238,7 +248,7 @@ def extract(
         random=random,
         seed=seed,
     )
-    sections = {
+    sections: dict[str, Any] = {
         "factors": ckpt.factors(),
         "model": cfg.model.to_dict(),
         "data": data_section(ds, spec.to_dict()),
@@ -253,6 +263,9 @@ def extract(
         },
         "extract": {"seed": seed, "random": random, "source": "checkpoint"},
     }
+    if part is not None:
+        sections["extract"]["shard"] = shard_record(by_split, part)
+        by_split = shard_splits(by_split, part)
     return extract_model(
         model,
         by_split,
