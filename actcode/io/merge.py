@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from actcode.errors import InvalidParameterError
+from actcode.io.atomic import resolve_output
 from actcode.io.codes import CodeFile, CodeWriter, open_codes
 from actcode.io.provenance import file_sha256
 
@@ -178,12 +179,9 @@ def merge_shards(
     if not paths:
         msg = "merge needs the shard files of one extraction."
         raise InvalidParameterError(msg)
-    out = Path(output)
+    out = resolve_output(output, inputs=paths)  # never over a shard
     with contextlib.ExitStack() as stack:
         files = [stack.enter_context(open_codes(p)) for p in paths]
-        if any(cf.path.resolve() == out.resolve() for cf in files):
-            msg = f"-o {out} is one of the shards; write the merged file elsewhere."
-            raise InvalidParameterError(msg)
         ordered = _check(files)
         sha = [file_sha256(cf.path) for cf in ordered]
         first = ordered[0]
