@@ -23,18 +23,20 @@ if "matplotlib.pyplot" not in sys.modules:
     matplotlib.use("Agg")
 
 from actcode.charts.curves import CurvesDisplay, write_curves  # noqa: E402
-from actcode.charts.data import Run, Series, YSpec, aggregate, group_runs, load_runs, parse_y  # noqa: E402
-from actcode.charts.phase import (  # noqa: E402
+from actcode.charts.data import Series, aggregate  # noqa: E402
+from actcode.charts.phase import PhaseChartDisplay, write_phase  # noqa: E402
+from actcode.charts.phase_grid import PhaseGrid  # noqa: E402
+from actcode.charts.regimes import (  # noqa: E402
     CRITICAL,
     MISSING,
     REGIME_NAMES,
     SUFFICIENT,
     UNDER,
-    PhaseChartDisplay,
     PhaseThresholds,
     classify_regimes,
-    write_phase,
 )
+from actcode.charts.runs import Run, distinct_runs, group_runs, load_runs  # noqa: E402
+from actcode.charts.specs import YSpec, parse_y  # noqa: E402
 from actcode.charts.style import save_figure  # noqa: E402
 
 __all__ = [
@@ -45,12 +47,14 @@ __all__ = [
     "UNDER",
     "CurvesDisplay",
     "PhaseChartDisplay",
+    "PhaseGrid",
     "PhaseThresholds",
     "Run",
     "Series",
     "YSpec",
     "aggregate",
     "classify_regimes",
+    "distinct_runs",
     "group_runs",
     "load_runs",
     "parse_y",

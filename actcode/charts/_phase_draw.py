@@ -7,16 +7,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from actcode.charts import style
+from actcode.charts.regimes import CRITICAL, MISSING, REGIME_HATCHES, REGIME_NAMES, SUFFICIENT, UNDER
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from actcode.charts.phase import PhaseChartDisplay
+    from actcode.charts.phase_grid import PhaseGrid
 
 #: Colour of the regime hatching, boundaries and label boxes (legible on every viridis shade
 #: thanks to the white outline effect).
 INK = "black"
 MISSING_FACE = "0.88"
+#: Line style of the boundaries of each kind.
+BOUNDARY_STYLES: dict[str, Any] = {"under": "solid", "sufficient": (0, (4, 2))}
 
 
 def _ticks(ax: Axes, axis: str, values: np.ndarray, positions: np.ndarray, log: bool) -> None:
@@ -32,56 +35,83 @@ def _ticks(ax: Axes, axis: str, values: np.ndarray, positions: np.ndarray, log: 
         a.set_minor_locator(NullLocator())
 
 
-def draw_phase(d: PhaseChartDisplay, ax: Axes, *, colorbar: bool, legend: bool) -> None:
-    """Draw ``d`` on ``ax`` and store the artists on ``d``."""
-    import matplotlib.patheffects as pe
-    from matplotlib.collections import LineCollection
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch, Rectangle
-
-    from actcode.charts.phase import CRITICAL, MISSING, REGIME_HATCHES, REGIME_NAMES, SUFFICIENT, UNDER
-
+def draw_phase(d: PhaseGrid, ax: Axes, *, colorbar: bool, legend: bool) -> dict[str, Any]:
+    """Draw ``d`` on ``ax``; return the artists by attribute name (``mesh_``, ``boundaries_``...)."""
     xp, yp = d.positions()
     xe, ye = style.cell_edges(xp, d.logx), style.cell_edges(yp, d.logy)
     if d.logx:
         ax.set_xscale("log")
     if d.logy:
         ax.set_yscale("log")
+    mesh = _draw_values(d, ax, xp, yp, xe, ye)
+    ax.grid(False)
+    missing, hatched = _draw_cells(d, ax, mesh, xe, ye)
+    segs = _boundary_segments(d.regimes_, xe, ye)
+    art: dict[str, Any] = {
+        "mesh_": mesh,
+        "missing_patches_": missing,
+        "regime_patches_": hatched,
+        "boundaries_": _draw_boundaries(ax, segs),
+        "regime_labels_": _draw_labels(d.regimes_, ax, xp, yp),
+    }
+    ax.set_xlabel(d.xlabel or style.factor_label(d.x))
+    ax.set_ylabel(d.ylabel or style.factor_label(d.y))
+    _ticks(ax, "x", d.xs, xp, d.logx)
+    _ticks(ax, "y", d.ys, yp, d.logy)
+    ax.set_title(d.title or _title(d))
+    art["colorbar_"] = None
+    if colorbar:
+        cb = ax.figure.colorbar(mesh, ax=ax, pad=0.02)
+        cb.set_label(f"{style.metric_label(d.metric.metric)} ({d.metric.split})")
+        art["colorbar_"] = cb
+    art["legend_"] = _draw_legend(d, ax, art["regime_labels_"], segs, bool(missing)) if legend else None
+    return art
+
+
+def _draw_values(
+    d: PhaseGrid, ax: Axes, xp: np.ndarray, yp: np.ndarray, xe: np.ndarray, ye: np.ndarray
+) -> Any:
+    """The coloured cells (heatmap) or filled contours, with the axis limits."""
     ratio = style.is_ratio(d.metric.metric)
     vmin, vmax = (0.0, 1.0) if ratio else (np.nanmin(d.values), np.nanmax(d.values))
     masked = np.ma.masked_invalid(d.values)
     if d.kind == "heatmap":
         # Cells centred on the grid values, edges halfway in the axis' own scale (like
         # shading="nearest", but centred in log space on log axes).
-        d.mesh_ = ax.pcolormesh(xe, ye, masked, cmap=d.cmap, vmin=vmin, vmax=vmax, shading="flat")
-    else:
-        levels = np.linspace(vmin, vmax, 11)
-        if not ratio and vmin == vmax:
-            levels = np.linspace(vmin - 0.5, vmax + 0.5, 3)
-        d.mesh_ = ax.contourf(xp, yp, masked, levels=levels, cmap=d.cmap, extend="both")
-    if d.kind == "heatmap":
+        mesh: Any = ax.pcolormesh(xe, ye, masked, cmap=d.cmap, vmin=vmin, vmax=vmax, shading="flat")
         ax.set_xlim(xe[0], xe[-1])
         ax.set_ylim(ye[0], ye[-1])
-    else:  # contours exist only between the outer cell centres
-        ax.set_xlim(xp[0], xp[-1])
-        ax.set_ylim(yp[0], yp[-1])
-    ax.grid(False)
-    d.missing_patches_ = []
-    d.regime_patches_ = []
-    outline = [pe.withStroke(linewidth=3.2, foreground="white")]
-    for i in range(yp.size):
-        for j in range(xp.size):
+        return mesh
+    levels = np.linspace(vmin, vmax, 11)
+    if not ratio and vmin == vmax:
+        levels = np.linspace(vmin - 0.5, vmax + 0.5, 3)
+    mesh = ax.contourf(xp, yp, masked, levels=levels, cmap=d.cmap, extend="both")
+    ax.set_xlim(xp[0], xp[-1])  # contours exist only between the outer cell centres
+    ax.set_ylim(yp[0], yp[-1])
+    return mesh
+
+
+def _draw_cells(
+    d: PhaseGrid, ax: Axes, mesh: Any, xe: np.ndarray, ye: np.ndarray
+) -> tuple[list[Any], list[Any]]:
+    """Hatched grey cells where no run exists, and each regime's hatching over its cells."""
+    from matplotlib.patches import Rectangle
+
+    missing: list[Any] = []
+    hatched: list[Any] = []
+    for i in range(ye.size - 1):
+        for j in range(xe.size - 1):
             box = (xe[j], ye[i]), xe[j + 1] - xe[j], ye[i + 1] - ye[i]
             if d.counts[i, j] == 0 or not np.isfinite(d.values[i, j]):
                 p = Rectangle(
                     *box, facecolor=MISSING_FACE, edgecolor="0.55", hatch="xx", linewidth=0, zorder=2
                 )
                 ax.add_patch(p)
-                d.missing_patches_.append(p)
+                missing.append(p)
                 continue
             code = int(d.regimes_[i, j])
             if code != MISSING and REGIME_HATCHES[code]:
-                rgba = d.mesh_.cmap(d.mesh_.norm(d.values[i, j]))
+                rgba = mesh.cmap(mesh.norm(d.values[i, j]))
                 dark = 0.2126 * rgba[0] + 0.7152 * rgba[1] + 0.0722 * rgba[2] < 0.5
                 p = Rectangle(
                     *box,
@@ -93,15 +123,19 @@ def draw_phase(d: PhaseChartDisplay, ax: Axes, *, colorbar: bool, legend: bool) 
                     zorder=2,
                 )
                 ax.add_patch(p)
-                d.regime_patches_.append(p)
-    # Boundaries along the cell edges between different regimes.
+                hatched.append(p)
+    return missing, hatched
+
+
+def _boundary_segments(reg: np.ndarray, xe: np.ndarray, ye: np.ndarray) -> dict[str, list[Any]]:
+    """Cell edges between different regimes, by kind (next to under-expressive cells or not)."""
     segs: dict[str, list[Any]] = {"under": [], "sufficient": []}
-    reg = d.regimes_
-    for i in range(yp.size):
-        for j in range(xp.size):
+    ny, nx = reg.shape
+    for i in range(ny):
+        for j in range(nx):
             for di, dj in ((0, 1), (1, 0)):
                 ii, jj = i + di, j + dj
-                if ii >= yp.size or jj >= xp.size:
+                if ii >= ny or jj >= nx:
                     continue
                 a, b = int(reg[i, j]), int(reg[ii, jj])
                 if a == b or MISSING in (a, b):
@@ -111,18 +145,34 @@ def draw_phase(d: PhaseChartDisplay, ax: Axes, *, colorbar: bool, legend: bool) 
                     segs[kind].append([(xe[j + 1], ye[i]), (xe[j + 1], ye[i + 1])])
                 else:
                     segs[kind].append([(xe[j], ye[i + 1]), (xe[j + 1], ye[i + 1])])
-    d.boundaries_ = []
-    styles = {"under": "solid", "sufficient": (0, (4, 2))}
+    return segs
+
+
+def _draw_boundaries(ax: Axes, segs: dict[str, list[Any]]) -> list[Any]:
+    import matplotlib.patheffects as pe
+    from matplotlib.collections import LineCollection
+
+    outline = [pe.withStroke(linewidth=3.2, foreground="white")]
+    out = []
     for kind, s in segs.items():
         if s:
             lc = LineCollection(
-                s, colors=INK, linewidths=1.8, linestyles=styles[kind], zorder=3, path_effects=outline
+                s,
+                colors=INK,
+                linewidths=1.8,
+                linestyles=BOUNDARY_STYLES[kind],
+                zorder=3,
+                path_effects=outline,
             )
             lc.set_gid(f"boundary-{kind}")
             ax.add_collection(lc)
-            d.boundaries_.append(lc)
-    # Region labels at a representative cell of each regime.
-    d.regime_labels_ = {}
+            out.append(lc)
+    return out
+
+
+def _draw_labels(reg: np.ndarray, ax: Axes, xp: np.ndarray, yp: np.ndarray) -> dict[int, Any]:
+    """Region labels at a representative cell of each regime."""
+    labels: dict[int, Any] = {}
     for code in (UNDER, CRITICAL, SUFFICIENT):
         cells = np.argwhere(reg == code)
         if cells.size == 0:
@@ -130,7 +180,7 @@ def draw_phase(d: PhaseChartDisplay, ax: Axes, *, colorbar: bool, legend: bool) 
         centre = cells.mean(axis=0)
         i, j = cells[np.argmin(((cells - centre) ** 2).sum(axis=1))]
         text = REGIME_NAMES[code].replace("-", "-\n", 1)
-        d.regime_labels_[code] = ax.text(
+        labels[code] = ax.text(
             xp[j],
             yp[i],
             text,
@@ -142,68 +192,65 @@ def draw_phase(d: PhaseChartDisplay, ax: Axes, *, colorbar: bool, legend: bool) 
             linespacing=0.95,
             bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8, "linewidth": 0},
         )
-    ax.set_xlabel(style.factor_label(d.x))
-    ax.set_ylabel(style.factor_label(d.y))
-    _ticks(ax, "x", d.xs, xp, d.logx)
-    _ticks(ax, "y", d.ys, yp, d.logy)
-    ax.set_title(d.title or _title(d))
-    d.colorbar_ = None
-    if colorbar:
-        cb = ax.figure.colorbar(d.mesh_, ax=ax, pad=0.02)
-        cb.set_label(f"{style.metric_label(d.metric.metric)} ({d.metric.split})")
-        d.colorbar_ = cb
-    d.legend_ = None
-    if legend:
-        handles: list[Any] = []
-        for code in (UNDER, CRITICAL, SUFFICIENT):
-            if code in d.regime_labels_:
-                handles.append(
-                    Patch(
-                        facecolor="white",
-                        edgecolor=INK,
-                        hatch=REGIME_HATCHES[code],
-                        linewidth=0.6,
-                        label=REGIME_NAMES[code],
-                    )
-                )
-        if segs["under"]:
-            handles.append(Line2D([], [], color=INK, linewidth=1.8, label="boundary of under-expressive"))
-        if segs["sufficient"]:
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=INK,
-                    linewidth=1.8,
-                    linestyle=(0, (4, 2)),
-                    label="boundary of sufficiently-expressive",
-                )
-            )
-        if d.missing_patches_:
-            handles.append(
-                Patch(facecolor=MISSING_FACE, edgecolor="0.55", hatch="xx", linewidth=0.6, label="no run")
-            )
-        if handles:
-            d.legend_ = ax.legend(
-                handles=handles,
-                loc="upper center",
-                bbox_to_anchor=(0.5, -0.16),
-                ncols=2,
-                fontsize=7,
-                frameon=False,
-                title=_rule_text(d),
-                title_fontsize=7,
-            )
+    return labels
 
 
-def _title(d: PhaseChartDisplay) -> str:
+def _draw_legend(
+    d: PhaseGrid, ax: Axes, labels: dict[int, Any], segs: dict[str, list[Any]], missing: bool
+) -> Any:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = [
+        Patch(
+            facecolor="white",
+            edgecolor=INK,
+            hatch=REGIME_HATCHES[code],
+            linewidth=0.6,
+            label=REGIME_NAMES[code],
+        )
+        for code in (UNDER, CRITICAL, SUFFICIENT)
+        if code in labels
+    ]
+    if segs["under"]:
+        handles.append(Line2D([], [], color=INK, linewidth=1.8, label="boundary of under-expressive"))
+    if segs["sufficient"]:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=INK,
+                linewidth=1.8,
+                linestyle=(0, (4, 2)),
+                label="boundary of sufficiently-expressive",
+            )
+        )
+    if missing:
+        handles.append(
+            Patch(facecolor=MISSING_FACE, edgecolor="0.55", hatch="xx", linewidth=0.6, label="no run")
+        )
+    if not handles:
+        return None
+    return ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncols=2,
+        fontsize=7,
+        frameon=False,
+        title=_rule_text(d),
+        title_fontsize=7,
+    )
+
+
+def _title(d: PhaseGrid) -> str:
     what = f"{style.metric_short(d.metric.metric)} ({d.metric.split})"
     if d.metric.scope != "all":
         what += f" [{d.metric.scope}]"
     return f"{d.dataset}: {what}" if d.dataset else what
 
 
-def _rule_text(d: PhaseChartDisplay) -> str | None:
+def _rule_text(d: PhaseGrid) -> str | None:
     """One line stating the rule with its numbers, so the chart reads without a caption."""
     if d.r_spec is None or d.a_spec is None:
         return None

@@ -21,6 +21,7 @@ from actcode.charts.data import (
     check_factor,
     check_metrics,
     choose_hue,
+    distinct_runs,
     filter_runs,
     load_runs,
     numeric_values,
@@ -57,6 +58,8 @@ class CurvesDisplay:
         Log-scaled y axis.
     dataset : str or None
         Dataset name for the panel titles.
+    xlabel : str or None
+        The x axis label (default: :func:`~actcode.charts.style.factor_label` of ``x``).
 
     Attributes
     ----------
@@ -104,6 +107,7 @@ class CurvesDisplay:
         logy: bool = False,
         dataset: str | None = None,
         title: str | None = None,
+        xlabel: str | None = None,
     ) -> None:
         self.panels = panels
         self.x = x
@@ -114,6 +118,7 @@ class CurvesDisplay:
         self.logy = logy
         self.dataset = dataset
         self.title = title
+        self.xlabel = xlabel
 
     # -- compute ----------------------------------------------------------------------------
     @classmethod
@@ -163,7 +168,7 @@ class CurvesDisplay:
         if not runs:
             msg = "no code files to chart."
             raise InvalidParameterError(msg)
-        runs = filter_runs(runs, where)
+        runs = distinct_runs(filter_runs(runs, where))
         specs = parse_y(y, runs, scope)
         check_factor(runs, x, role="--x")
         xs = numeric_values(runs, x)
@@ -190,7 +195,35 @@ class CurvesDisplay:
             logy=logy,
             dataset=next(iter(datasets)) if len(datasets) == 1 else None,
             title=title,
+            xlabel=style.factor_label(x, [r.factors.get("model") for r in runs]),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plotted numbers as JSON-safe values (NaN becomes None): one record per series."""
+        num = style.json_number
+        return {
+            "x": self.x,
+            "hue": self.hue,
+            "logx": self.logx,
+            "series": [
+                {
+                    "panel": i,
+                    "y": ser.spec.label,
+                    "metric": ser.spec.metric,
+                    "split": ser.spec.split,
+                    "scope": ser.spec.scope,
+                    "hue": ser.hue,
+                    "x": ser.x.tolist(),
+                    "mean": [num(v) for v in ser.mean],
+                    "std": [num(v) for v in ser.std],
+                    "min": [num(v) for v in ser.lo],
+                    "max": [num(v) for v in ser.hi],
+                    "n": ser.n.tolist(),
+                }
+                for i, panel in enumerate(self.panels)
+                for ser in panel
+            ],
+        }
 
     # -- draw -------------------------------------------------------------------------------
     def plot(self, ax: Axes | Sequence[Axes] | np.ndarray | None = None, *, cols: int = 4) -> CurvesDisplay:
@@ -302,7 +335,7 @@ class CurvesDisplay:
     def _decorate(self, ax: Axes, specs: list[YSpec], panel: list[Series]) -> None:
         from matplotlib.transforms import blended_transform_factory
 
-        ax.set_xlabel(style.factor_label(self.x))
+        ax.set_xlabel(self.xlabel or style.factor_label(self.x))
         ax.set_ylabel(style.metrics_axis_label([s.metric for s in specs]))
         ax.set_title(_panel_title(self.dataset, specs))
         if self.logy:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from actcode.errors import InvalidParameterError
-from actcode.metrics import ALIASES, names_of
+from actcode.metrics import ALIASES, METRICS, names_of
 
 if TYPE_CHECKING:
-    from actcode.charts.data import Run
+    from actcode.charts.runs import Run
 
 #: Metric names of the network's own numbers, read from the split info (or provenance).
 NET_METRICS = tuple(sorted(names_of("network")))
@@ -66,7 +66,7 @@ def parse_y(text: str, runs: Sequence[Run], scope: str = "all") -> list[list[YSp
     Examples
     --------
     >>> from pathlib import Path
-    >>> from actcode.charts.data import Run
+    >>> from actcode.charts.runs import Run
     >>> run = Run(Path("a.h5"), {}, {("redundancy", "train", "all"): 0.1, ("redundancy", "test", "all"): 0.2,
     ...                              ("knn_accuracy", "test", "all"): 0.9})
     >>> [[s.label for s in p] for p in parse_y("redundancy,knn_test", [run])]
@@ -149,7 +149,8 @@ def check_metrics(runs: Sequence[Run], specs: Iterable[YSpec]) -> None:
                 _unknown_metric_msg(spec.label, spec.metric, spec.split, spec.scope, runs)
             )
         r = missing[0]
-        need = "probe" if spec.metric in PROBE_METRICS else "measure"
+        stage = METRICS[spec.metric].stage if spec.metric in METRICS else "measure"
+        need = stage if stage != "network" else "measure"
         if not r.result_kinds:
             why = "it holds no measure or probe results"
         elif spec.metric in NET_METRICS:
@@ -161,3 +162,16 @@ def check_metrics(runs: Sequence[Run], specs: Iterable[YSpec]) -> None:
             f"Run 'actcode {need}' on it, or leave it out."
         )
         raise InvalidParameterError(msg)
+
+
+__all__ = [
+    "ALIASES",
+    "KNOWN_SPLITS",
+    "NET_METRICS",
+    "PROBE_METRICS",
+    "YSpec",
+    "check_metrics",
+    "normalise_scope",
+    "parse_y",
+    "resolve_metric",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from actcode import metrics as _metrics
 from actcode.errors import InvalidParameterError, OutputError
+from actcode.factors import factor_meaning
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -132,8 +133,22 @@ def rc() -> Any:
     return mpl.rc_context(RC)  # type: ignore[arg-type]
 
 
-def factor_label(name: str) -> str:
+def json_number(v: Any) -> Any:
+    """A plotted number for JSON output: a float, None for NaN; anything not a number unchanged."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    return None if math.isnan(f) else f
+
+
+def factor_label(name: str, models: Iterable[Any] = ()) -> str:
     """Axis label of a factor, with its unit.
+
+    ``width`` and ``depth`` count different things per model family
+    (:data:`actcode.factors.WIDTH_MEANING`): with the ``model`` factor of the runs in
+    ``models``, the unit is the one they share, and no unit is claimed when they differ.
+    Runs that do not name their model are read as MLPs, the default model.
 
     Examples
     --------
@@ -141,7 +156,16 @@ def factor_label(name: str) -> str:
     'training sample size n'
     >>> factor_label("bn")
     'bn'
+    >>> factor_label("width", ["mlp"]), factor_label("width", ["vgg11"])
+    ('width (hidden units)', 'width (channel multiplier)')
+    >>> factor_label("width", ["mlp", "vgg11"])
+    'width'
     """
+    if name in ("width", "depth"):
+        known = [m for m in models if m is not None]
+        if known:
+            meaning = factor_meaning(name, known)
+            return f"{name} ({meaning})" if meaning else name
     return FACTOR_LABELS.get(name, name.replace("_", " "))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -72,14 +72,6 @@ def _where(items: list[str] | None) -> dict[str, str]:
             raise InvalidParameterError(msg)
         out[key.strip()] = value.strip()
     return out
-
-
-def _num(v: Any) -> Any:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return v
-    return None if f != f else f
 
 
 @app.command("curves", epilog=_EPILOG)
@@ -158,33 +150,7 @@ def curves(
         f"{'-'.join(map(str, [seeds[0], seeds[-1]] if len(seeds) > 1 else seeds))}"
     )
     if as_json:
-        emit_json(
-            {
-                "path": str(path),
-                "kind": "curves",
-                "x": x,
-                "hue": d.hue,
-                "logx": d.logx,
-                "series": [
-                    {
-                        "panel": i,
-                        "y": ser.spec.label,
-                        "metric": ser.spec.metric,
-                        "split": ser.spec.split,
-                        "scope": ser.spec.scope,
-                        "hue": ser.hue,
-                        "x": ser.x.tolist(),
-                        "mean": [_num(v) for v in ser.mean],
-                        "std": [_num(v) for v in ser.std],
-                        "min": [_num(v) for v in ser.lo],
-                        "max": [_num(v) for v in ser.hi],
-                        "n": ser.n.tolist(),
-                    }
-                    for i, panel in enumerate(d.panels)
-                    for ser in panel
-                ],
-            }
-        )
+        emit_json({"path": str(path), "kind": "curves", **d.to_dict()})
     else:
         emit_path(path)
 
@@ -276,31 +242,7 @@ def phase(
         + (f"; cells: {summary}" if regions else "")
     )
     if as_json:
-        emit_json(
-            {
-                "path": str(path),
-                "kind": "phase",
-                "x": x,
-                "y": y,
-                "xs": d.xs.tolist(),
-                "ys": d.ys.tolist(),
-                "metric": d.metric.label,
-                "values": [[_num(v) for v in row] for row in d.values],
-                "R": [[_num(v) for v in row] for row in d.R],
-                "A": [[_num(v) for v in row] for row in d.A],
-                "plateau": _num(d.plateau),
-                "counts": d.counts.tolist(),
-                "regimes": d.regimes_.tolist(),
-                "regime_names": {str(k): v for k, v in REGIME_NAMES.items()},
-                "thresholds": {
-                    "r_high": r_high,
-                    "r_low": r_low,
-                    "a_low": a_low,
-                    "a_high": a_high,
-                    "plateau": plateau,
-                },
-            }
-        )
+        emit_json({"path": str(path), "kind": "phase", **d.to_dict()})
     else:
         emit_path(path)
 
