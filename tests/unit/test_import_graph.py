@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "actcode"
 
 #: Layers, lowest first. A module may import modules of its own layer or a lower one. The
-#: pipeline stages (layer 5) may not import each other, and only the CLI imports the stages'
-#: command layer.
+#: pipeline stages (layer 5) may not import each other; regions drives networks through
+#: extraction's activation sites, so it sits one layer above the stages.
 LAYERS: dict[str, int] = {
     "actcode": 0,
     "actcode.errors": 0,
@@ -41,12 +41,19 @@ LAYERS: dict[str, int] = {
     "actcode.measures": 5,
     "actcode.probes": 5,
     "actcode.charts": 5,
-    "actcode.testing": 6,
-    "actcode.cli": 7,
-    "actcode.__main__": 8,
+    "actcode.regions": 6,
+    "actcode.testing": 7,
+    "actcode.cli": 8,
+    "actcode.__main__": 9,
 }
 #: Layer-5 components that may not import one another.
-STAGES = ("actcode.training", "actcode.extraction", "actcode.measures", "actcode.probes", "actcode.charts")
+STAGES = (
+    "actcode.training",
+    "actcode.extraction",
+    "actcode.measures",
+    "actcode.probes",
+    "actcode.charts",
+)
 
 
 def _module_name(path: Path) -> str:
