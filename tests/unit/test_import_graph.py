@@ -18,7 +18,7 @@ PACKAGE = ROOT / "actcode"
 
 #: Layers, lowest first. A module may import modules of its own layer or a lower one. The
 #: pipeline stages (layer 5) may not import each other; regions drives networks through
-#: extraction's activation sites, so it sits one layer above the stages.
+#: extraction's activation sites, so it sits one layer above the stages; sweep runs the stages.
 LAYERS: dict[str, int] = {
     "actcode": 0,
     "actcode.errors": 0,
@@ -28,9 +28,11 @@ LAYERS: dict[str, int] = {
     "actcode.results": 1,
     "actcode.metrics": 1,
     "actcode.scopes": 1,
+    "actcode.sizes": 1,
     "actcode.data": 2,
     "actcode.config": 2,
     "actcode.factors": 2,
+    "actcode.train_options": 3,
     "actcode.io": 3,
     "actcode.devices": 3,
     "actcode.models": 3,
@@ -41,7 +43,9 @@ LAYERS: dict[str, int] = {
     "actcode.measures": 5,
     "actcode.probes": 5,
     "actcode.charts": 5,
+    "actcode.table": 5,
     "actcode.regions": 6,
+    "actcode.sweep": 7,
     "actcode.testing": 7,
     "actcode.cli": 8,
     "actcode.__main__": 9,
@@ -53,6 +57,7 @@ STAGES = (
     "actcode.measures",
     "actcode.probes",
     "actcode.charts",
+    "actcode.table",
 )
 
 
@@ -186,6 +191,10 @@ def _is_reexport(node: ast.stmt) -> bool:
         "actcode.measures",
         "actcode.models",
         "actcode.probes",
+        "actcode.regions",
+        "actcode.search",
+        "actcode.sweep",
+        "actcode.sweep.executors",
         "actcode.testing",
         "actcode.training",
     ],

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from actcode.sweep.executors.base import Backend, ExecutorOptions
-
-#: ``--executor`` choices.
-EXECUTORS = ("local", "slurm", "ray")
+from actcode.sweep.executors.base import EXECUTORS, Backend, ExecutorOptions
 
 __all__ = ["EXECUTORS", "Backend", "ExecutorOptions"]

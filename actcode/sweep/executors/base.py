@@ -10,6 +10,9 @@ from typing import Any
 from actcode.errors import InvalidParameterError
 from actcode.sweep.cells import CellTask
 
+#: ``--executor`` choices.
+EXECUTORS = ("local", "slurm", "ray")
+
 
 @dataclass(frozen=True)
 class ExecutorOptions:
