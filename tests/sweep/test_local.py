@@ -100,7 +100,7 @@ def _states(table: str) -> dict[str, str]:
 def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path: Path) -> None:
     spec = tmp_path / "bad.toml"
     spec.write_text(
-        'stages = ["train", "extract"]\n[train]\nepochs = 1\nwidth = 4\n[grid]\nsample_size = [100, 5000]\n',
+        'stages = ["train"]\n[train]\nepochs = 1\nwidth = 4\n[grid]\nsample_size = [100, 5000]\n',
         encoding="utf-8",
     )
     out = tmp_path / "out"
@@ -109,6 +109,7 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path: Path) -> Non
     paths = r.stdout.split()
     assert len(paths) == 1
     assert "-n100-" in paths[0]
+    assert paths[0].endswith("-e0001.pt")  # a sweep that stops at train prints checkpoints
     assert "failed" in r.stderr
     assert "5000" in r.stderr
     assert "(exit 5)" in r.stderr
@@ -120,4 +121,4 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path: Path) -> Non
     assert "failed (exit code 5)" in log
     status = actcode("sweep", "status", out)
     assert _states(status.stderr) == {"sample_size=100": "done", "sample_size=5000": "failed"}
-    assert json.loads((out / "sweep.spec.json").read_text())["stages"] == ["train", "extract"]
+    assert json.loads((out / "sweep.spec.json").read_text())["stages"] == ["train"]
