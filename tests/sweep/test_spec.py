@@ -139,3 +139,29 @@ def test_slurm_times() -> None:
     assert parse_minutes("0:00:30") == 1
     with pytest.raises(InvalidParameterError, match="--time"):
         parse_minutes("tomorrow", "--time")
+
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").rglob("*.toml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_spec_loads(path: Path) -> None:
+    spec = load_spec(path)
+    cells = make_cells(spec)
+    assert cells
+    text = path.read_text(encoding="utf-8")
+    if path.parent.name == "paper":  # the study's full grids: on SLURM, with an estimate
+        assert spec.train["dataset"] in ("mnist", "cifar10")
+        assert spec.slurm["gpus_per_task"] == 1
+        assert spec.slurm["time"] > 0
+        assert "Estimated GPU time" in text
+        assert f"= {len(cells)} cells" in text
+    else:
+        assert spec.train["dataset"] == "digits"
+
+
+def test_there_is_a_spec_per_study() -> None:
+    names = {p.stem for p in EXAMPLES}
+    assert {"model_size", "training_time", "sample_size", "phase_chart_epoch"} <= names
+    for ds in ("mnist", "cifar10"):
+        assert {f"{ds}_model_size", f"{ds}_training_time", f"{ds}_sample_size"} <= names
