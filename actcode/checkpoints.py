@@ -101,24 +101,36 @@ class Checkpoint:
     n_classes: int | None = None
     stored_factors: dict[str, Any] | None = None
 
-    def build_model(self) -> nn.Module:
+    def build_model(self, *, factory: str | None = None, trust_code: bool = False) -> nn.Module:
         """The network: architecture from the config, these weights, in ``eval()`` mode.
 
-        For a ``custom`` model this imports the user's factory module named in the config
-        (as ``--model`` did when training); load such checkpoints only if you trust that code.
+        A ``custom`` model's config only RECORDS the factory that built it. Its code runs only
+        when the caller names it (``factory``, checked against the record) or passes
+        ``trust_code=True``; a relative recorded path is never resolved from the current
+        folder (see :func:`actcode.models.custom.authorize_factory`).
 
         Raises
         ------
         CheckpointError
             The weights do not fit the architecture (missing, unexpected or mis-shaped tensors).
+        UntrustedCodeError
+            A custom model whose code was neither named nor trusted.
         """
+        from dataclasses import replace
+
         from actcode.models import build_model
 
+        spec = self.config.model
+        if spec.family == "custom":
+            from actcode.models.custom import authorize_factory
+
+            allowed = authorize_factory(spec.factory, factory, trust=trust_code, where=str(self.path))
+            spec = replace(spec, factory=allowed)
         shape, n_classes = self.input_shape, self.n_classes
         if shape is None or n_classes is None:
             ds = self.dataset()
             shape, n_classes = ds.input_shape, ds.n_classes
-        model = build_model(self.config.model, shape, n_classes)
+        model = build_model(spec, shape, n_classes)
         try:
             model.load_state_dict(self.state_dict, strict=True)
         except RuntimeError as exc:

@@ -37,6 +37,48 @@ def _out_dir(out_dir: Path | None) -> Path | None:
     return out_dir
 
 
+def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        msg = f"{option} must be comma-separated numbers such as 0.485,0.456,0.406. Got {text!r} instead."
+        raise InvalidParameterError(msg) from None
+
+
+def _user_model(
+    model: str,
+    weights: str | None,
+    dataset: str,
+    output: Path | None,
+    out_dir: Path | None,
+    common: dict[str, Any],
+    options: dict[str, Any],
+) -> Path:
+    """``--model`` with ``--weights``/``--dataset``: one code file of a user's model on the data."""
+    from actcode.extraction.user import extract_user_model
+
+    target = output
+    folder = _out_dir(out_dir)
+    if target is None and folder is not None:
+        if weights is None or weights == "DEFAULT":
+            msg = "without a --weights file, name the output with -o/--output."
+            raise InvalidParameterError(msg)
+        target = folder / (Path(weights).stem + ".h5")
+    with progress() as bar:
+        task = bar.add_task(Path(model.rpartition(":")[0]).name or model, total=None)
+        return extract_user_model(
+            model,
+            weights=weights,
+            dataset=dataset,
+            output=target,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            **common,
+            **options,
+        )
+
+
 @handle_errors("extract")
 def command(
     paths: Annotated[
@@ -44,8 +86,13 @@ def command(
         typer.Argument(help="Checkpoints (.pt from actcode train); '-' or none reads paths from stdin."),
     ] = None,
     splits: Annotated[
-        str, typer.Option("--splits", help="Comma-separated splits among train, test, random.")
-    ] = "train,test",
+        str | None,
+        typer.Option(
+            "--splits",
+            help="Comma-separated splits: train, test, random for checkpoints and study datasets [default: "
+            "train,test]; those of an image folder (train, val, test) [default: all].",
+        ),
+    ] = None,
     random: Annotated[
         int,
         typer.Option(
@@ -79,20 +126,79 @@ def command(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", help="Your own model instead of checkpoints: FILE.py:FACTORY or MODULE:FACTORY."
+            "--model",
+            help="Your own model: torchvision:NAME, timm:NAME (pip install 'actcode[timm]'), "
+            "FILE.py:FACTORY or MODULE:FACTORY. With --weights or --dataset it is extracted on that "
+            "data; with checkpoints it names the code of a custom-model checkpoint (checked against "
+            "the one it records).",
         ),
     ] = None,
     weights: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--weights",
-            help="With --model: a state_dict file (torch.save, loaded weights_only) or .safetensors.",
+            help="With --model: a state_dict file (.pth/.pt, loaded weights_only, or .safetensors), "
+            "or DEFAULT for a torchvision/timm model's pretrained weights (fetched only with --download).",
         ),
     ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Allow --weights DEFAULT to download the pretrained weights.")
+    ] = False,
     dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="With --model: imagefolder:PATH (class subfolders give labels, a flat folder -1; "
+            "PATH/train and PATH/val|test become splits), npy:PATH (see --labels), or digits, mnist, "
+            "cifar10, ..., a .npz [default: digits].",
+        ),
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="With --dataset npy:PATH: a .npy of integer labels.")
+    ] = None,
+    input_size: Annotated[
+        int | None,
+        typer.Option(
+            "--input-size",
+            help="Images: the centre crop's side in pixels (the resize keeps its ratio) [default: from "
+            "the weights' metadata; required for a FILE.py/MODULE factory on an image folder].",
+        ),
+    ] = None,
+    mean: Annotated[
+        str | None, typer.Option("--mean", help="Images: per-channel mean, e.g. 0.485,0.456,0.406.")
+    ] = None,
+    std: Annotated[
+        str | None, typer.Option("--std", help="Images: per-channel std, e.g. 0.229,0.224,0.225.")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", help="Processes decoding images (DataLoader workers) [default: CPUs/2, at most 4]."
+        ),
+    ] = None,
+    skip_bad: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad",
+            help="Skip images that cannot be decoded (listed in the provenance) instead of stopping.",
+        ),
+    ] = False,
+    trust_model_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-model-code",
+            help="Run the model factory a custom-model checkpoint records (absolute paths and modules only) "
+            "without naming it with --model.",
+        ),
+    ] = False,
+    sites: Annotated[
         str,
-        typer.Option("--dataset", help="With --model: the dataset (digits, mnist, cifar10, ..., or a .npz)."),
-    ] = "digits",
+        typer.Option(
+            "--sites",
+            help="ops: every ReLU-like op, whatever its spelling; modules: calls of "
+            "nn.ReLU/LeakyReLU/PReLU/RReLU modules only (models that call F.relu are refused).",
+        ),
+    ] = "ops",
     data_root: Annotated[
         Path | None,
         typer.Option("--data-root", help="Folder of the dataset's files (overrides the recorded one)."),
@@ -100,9 +206,11 @@ def command(
     compression: Annotated[
         str,
         typer.Option(
-            "--compression", help="gzip (deflate, readable everywhere) or none (faster for long codes)."
+            "--compression",
+            help="auto (deflate a split only if its first block shrinks to 70 % or less), gzip (deflate, "
+            "readable everywhere) or none.",
         ),
-    ] = "gzip",
+    ] = "auto",
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON record per output file on stdout.")
     ] = False,
@@ -117,28 +225,50 @@ def command(
 ) -> None:
     """Extract the neural codes (ReLU on/off patterns) of trained networks.
 
-    Every call of an nn.ReLU, nn.LeakyReLU, nn.PReLU or nn.RReLU module (in-place or not) is an
-    activation site, in forward order; a module called twice per forward pass (the relu of a
-    ResNet block) gives two sites, name#0 and name#1. A unit's bit is 1 when its
-    pre-activation is > 0. nn.ReLU6 and nn.Hardtanh are not two-piece linear and are not
-    sites. Models that call F.relu / torch.relu / x.relu() are refused (hooks cannot see
-    those calls): use nn.ReLU modules. The network runs in eval mode, float32, TF32 off.
+    Sites (--sites ops, the default): every ReLU-like operation the network applies, whatever its
+    spelling, is an activation site, in forward order: nn.ReLU/LeakyReLU/PReLU/RReLU modules,
+    F.relu, torch.relu, x.relu(), relu_, inplace=True, F.leaky_relu, F.prelu, F.rrelu (eval),
+    F.threshold(x, 0, 0), x.clamp(min=0) and clamp_min(0), TorchScript submodules included.
+    A module call keeps the module's name (a module called twice, as the relu of a ResNet
+    block, gives name#0 and name#1); any other call is named MODULE:OP#k after the innermost
+    running module and the k-th call of that op in it (layer1.0:relu#1, (root):relu#0). A
+    unit's bit is 1 when its pre-activation is > 0, read before an in-place op writes it. Not
+    caught: torch.maximum(x, 0), x * (x > 0), torch.where(x > 0, x, 0), clamp with a tensor
+    bound. Clipped activations (ReLU6, Hardtanh, clamp with a max) are not sites. The network
+    runs in eval mode, float32, TF32 off; a sequence of ReLU calls that changes with the data
+    is refused.
 
     Splits: train = exactly the distinct examples the checkpoint was trained on (with the
     training labels too under label noise); test = the official test split; random = --random
     N uniform inputs (labels -1). Each output path goes to stdout, for actcode measure.
 
-    Exit codes: 3 not a (safe) checkpoint, 4 input missing, 5 bad option or a dataset that
-    does not fit the model, 7 output cannot be written.
+    Your own model: --model torchvision:NAME | timm:NAME | FILE.py:FACTORY | MODULE:FACTORY
+    with --weights FILE|DEFAULT and/or --dataset imagefolder:PATH | npy:PATH | NAME. Images
+    are preprocessed as the weights' metadata says (--input-size, --mean, --std override it).
+    A checkpoint of a custom model records its factory but its code runs only when you name
+    it with --model (checked against the record) or pass --trust-model-code.
+
+    Exit codes: 3 not a (safe) checkpoint, weights or image file, 4 input missing, 5 bad option,
+    code not allowed to run, or a dataset that does not fit the model, 7 output cannot be
+    written.
     """
-    if weights is not None and model is None:
-        msg = "--weights needs --model FILE.py:FACTORY (the code that builds the network)."
+    if compression not in ("auto", "gzip", "none"):
+        msg = f"--compression must be auto, gzip or none. Got {compression!r} instead."
         raise InvalidParameterError(msg)
-    if compression not in ("gzip", "none"):
-        msg = f"--compression must be gzip or none. Got {compression!r} instead."
-        raise InvalidParameterError(msg)
+    user_mode = model is not None and (
+        weights is not None or dataset is not None or model.partition(":")[0] in ("torchvision", "timm")
+    )
+    image_opts = {"--labels": labels, "--input-size": input_size, "--mean": mean, "--std": std,
+                  "--workers": workers}  # fmt: skip
+    if not user_mode:
+        given = [k for k, v in {**image_opts, "--weights": weights}.items() if v is not None]
+        if download or skip_bad:
+            given.append("--download" if download else "--skip-bad")
+        if given:
+            msg = f"{given[0]} goes with --model and --weights/--dataset (your own model on your data)."
+            raise InvalidParameterError(msg)
     common: dict[str, Any] = {
-        "compression": None if compression == "none" else "gzip",
+        "compression": None if compression == "none" else compression,
         "splits": splits,
         "random": random,
         "layers": layers,
@@ -146,6 +276,7 @@ def command(
         "device": device,
         "seed": seed,
         "data_root": data_root,
+        "sites": sites,
     }
 
     def report(path: Path) -> None:
@@ -159,34 +290,29 @@ def command(
         else:
             emit_path(path)
 
-    if model is not None:
+    if user_mode:
+        assert model is not None
         if shard is not None:
-            msg = "--shard works with checkpoints; with --model, extract the whole data set."
+            msg = "--shard works with checkpoints; with --model and --weights/--dataset, extract the whole data."
             raise InvalidParameterError(msg)
         if paths:
-            msg = "give either checkpoints or --model/--weights, not both."
+            msg = "give either checkpoints or --model with --weights/--dataset, not both."
             raise InvalidParameterError(msg)
-        from actcode.extraction import extract_custom
-
-        target = output
-        folder = _out_dir(out_dir)
-        if target is None and folder is not None:
-            if weights is None:
-                msg = "without --weights, name the output with -o/--output."
-                raise InvalidParameterError(msg)
-            target = folder / (weights.stem + ".h5")
-        with progress() as bar:
-            task = bar.add_task(Path(model.rpartition(":")[0]).name or model, total=None)
-            path = extract_custom(
-                model,
-                weights=weights,
-                dataset=dataset,
-                output=target,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-                **common,
-            )
-        report(path)
+        options = {
+            "labels": labels,
+            "input_size": input_size,
+            "mean": _floats(mean, "--mean"),
+            "std": _floats(std, "--std"),
+            "workers": workers,
+            "skip_bad": skip_bad,
+            "download": download,
+        }
+        report(_user_model(model, weights, dataset or "digits", output, out_dir, common, options))
         return
+    if trust_model_code or model is not None:
+        common.update({"model": model, "trust_model_code": trust_model_code})
+    if common["splits"] is None:
+        common["splits"] = "train,test"
 
     inputs = read_input_paths(paths, what="checkpoints")
     if output is not None and len(inputs) > 1:

@@ -178,6 +178,9 @@ def extract(
     data_root: str | Path | None = None,
     compression: str | None = "gzip",
     shard: str | Shard | None = None,
+    model: str | None = None,
+    trust_model_code: bool = False,
+    sites: str = "ops",
 ) -> Path:
     """Extract a checkpoint's neural codes into a code file.
 
@@ -213,6 +216,14 @@ def extract(
         ``"I/N"``: code only the I-th of N contiguous row ranges of every split
         (:mod:`actcode.extraction.shards`); ``actcode merge`` stitches the N files. The default
         output name gets ``.shard-I-of-N``.
+    model : str, optional
+        For a checkpoint of a custom model: the factory (``FILE.py:FACTORY`` or
+        ``MODULE:FACTORY``) the user names to rebuild it, checked against the one the
+        checkpoint records. Without it (or ``trust_model_code``) no code from the checkpoint runs.
+    trust_model_code : bool
+        Run the factory the checkpoint records (an absolute path or a module name only).
+    sites : {"ops", "modules"}
+        See :func:`~actcode.extraction.run.extract_model`.
 
     Returns
     -------
@@ -237,7 +248,7 @@ def extract(
             f"gives {tuple(ds.input_shape)}."
         )
         raise InvalidParameterError(msg)
-    model = ckpt.build_model()
+    net = ckpt.build_model(factory=model, trust_code=trust_model_code)
     noisy = cfg.label_noise > 0 or ckpt.noisy_indices.size > 0
     by_split = dataset_splits(
         ds,
@@ -267,7 +278,7 @@ def extract(
         sections["extract"]["shard"] = shard_record(by_split, part)
         by_split = shard_splits(by_split, part)
     return extract_model(
-        model,
+        net,
         by_split,
         out,
         layers=layers,
@@ -276,6 +287,7 @@ def extract(
         provenance=sections,
         progress=progress,
         compression=compression,
+        sites=sites,
     )
 
 

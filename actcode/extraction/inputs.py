@@ -269,6 +269,8 @@ def as_split_inputs(value: Any) -> SplitInputs | StreamInputs:
     """
     if isinstance(value, SplitInputs | StreamInputs):
         return value
+    if all(hasattr(value, a) for a in ("head", "batches", "n_rows", "info", "training_labels")):
+        return value  # type: ignore[no-any-return]  # a split source of its own (an image folder's split)
     if isinstance(value, RandomInputs | ArrayInputs):
         value = (value,)
     if isinstance(value, np.ndarray | torch.Tensor):

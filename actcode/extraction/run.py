@@ -301,9 +301,10 @@ def extract_model(
     progress : callable, optional
         Called as ``progress(rows_done, rows_total)`` after each batch (``rows_total`` is 0
         when a split is a stream of unknown length).
-    compression : {"gzip", None}
+    compression : {"gzip", None, "auto"}
         Filter of the code matrices (deflate, in every HDF5 build); None writes faster when
-        the codes barely compress (long, random-looking codes).
+        the codes barely compress (long, random-looking codes); ``auto`` measures each
+        split's first block and deflates only when that saves at least 30 %.
     backend : {"auto", "torch", "numpy"}
         How masks are packed (see :func:`extract_codes`); the bytes are the same.
     sites : {"ops", "modules"}
@@ -380,9 +381,6 @@ def extract_model(
             "compression": compression,
         }
     )
-    for name, s in splits.items():
-        if s.info:
-            extract_cfg.setdefault("split_info", {})[name] = s.info
     network: dict[str, Any] = dict(sections.pop("network", None) or {})
     record = make_provenance(command="extract", factors=factors, environment=env, **sections)
     with CodeWriter(output, [s.layer_info() for s in chosen], record, compression=compression) as writer:
@@ -398,6 +396,9 @@ def extract_model(
                 network[f"{name}_loss_training_labels"] = res.fit_loss
                 network[f"{name}_accuracy_training_labels"] = res.fit_accuracy
             extract_cfg.setdefault("n_rows", {})[name] = res.n_rows
+            if s.info:  # after the pass: a folder's split reports the files it skipped
+                extract_cfg.setdefault("split_info", {})[name] = s.info
+        extract_cfg["compression_chosen"] = dict(writer.chosen)
         writer.update_provenance({"extract": extract_cfg, "network": _finite(network)})
     return Path(output)
 

@@ -6,6 +6,7 @@ import fnmatch
 import functools
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -84,6 +85,26 @@ def chunk_rows(n_bytes: int) -> int:
     return int(max(1, min(65536, spec.CHUNK_TARGET_BYTES // max(1, n_bytes))))
 
 
+#: ``compression="auto"`` deflates a split when its first block shrinks at least this much.
+AUTO_DEFLATE_MAX_RATIO = 0.7
+
+
+def worth_deflating(codes: np.ndarray, sample_bytes: int = 1 << 20) -> bool:
+    """Whether deflate (at the format's level) shrinks the first ~1 MiB of ``codes`` to <= 70 %.
+
+    Examples
+    --------
+    >>> worth_deflating(np.zeros((100, 64), np.uint8))
+    True
+    >>> worth_deflating(np.random.default_rng(0).integers(0, 256, (100, 64), dtype=np.uint8))
+    False
+    """
+    raw = np.ascontiguousarray(codes).reshape(-1)[:sample_bytes].tobytes()
+    if not raw:
+        return True
+    return len(zlib.compress(raw, spec.COMPRESSION_LEVEL)) <= AUTO_DEFLATE_MAX_RATIO * len(raw)
+
+
 def write_layer_table(f: h5py.File, layers: list[LayerInfo]) -> None:
     """Write the /layers group for a laid-out layer table."""
     g = f.create_group("layers")
@@ -113,8 +134,10 @@ class CodeWriter:
         Activation sites in forward order; byte offsets are (re)assigned back to back.
     provenance : dict
         Provenance record (see :func:`actcode.io.make_provenance`); checked on close.
-    compression : {"gzip", None}
-        Filter of the code matrices. Deflate is in every HDF5 build.
+    compression : {"gzip", None, "auto"}
+        Filter of the code matrices. Deflate is in every HDF5 build. ``"auto"`` decides per
+        split from its first block (:func:`worth_deflating`): long activation codes barely
+        compress, and deflating them costs more than the forward pass.
     inputs : list of path, optional
         Files the output must not be (it would destroy them); default: the ``path`` of every
         entry of ``provenance["inputs"]``. ``path`` is checked at once, as every output is
@@ -147,8 +170,11 @@ class CodeWriter:
         if not layers:
             msg = "A code file needs at least one activation site; the layer table is empty."
             raise InvalidParameterError(msg)
-        if compression not in (None, "gzip"):
-            msg = f"compression must be 'gzip' or None (portable to every HDF5 build). Got {compression!r} instead."
+        if compression not in (None, "gzip", "auto"):
+            msg = (
+                "compression must be 'gzip', None or 'auto' (portable to every HDF5 build). "
+                f"Got {compression!r} instead."
+            )
             raise InvalidParameterError(msg)
         self.path = Path(path)
         if inputs is None:
@@ -171,6 +197,8 @@ class CodeWriter:
         #: Datasets stay open while writing: closing one flushes its chunk cache, and a write
         #: error there (a full disk) would be swallowed instead of raised.
         self._open: dict[tuple[str, str], h5py.Dataset] = {}
+        #: The filter each split got (``"gzip"`` or None), after ``"auto"`` decided.
+        self.chosen: dict[str, str | None] = {}
         try:
             _stamp(self._f, spec.CODES_TYPE)
             self._f.attrs["bitorder"] = spec.BITORDER
@@ -199,7 +227,7 @@ class CodeWriter:
             self._open[key] = self._split_group(split)[name]
         return self._open[key]
 
-    def _split_group(self, split: str) -> h5py.Group:
+    def _split_group(self, split: str, sample: np.ndarray | None = None) -> h5py.Group:
         g = self._f["splits"]
         if split in g:
             return g[split]
@@ -210,7 +238,11 @@ class CodeWriter:
         _stamp(sg, spec.SPLIT_TYPE)
         rows = chunk_rows(self.n_bytes)
         opts: dict[str, Any] = {}
-        if self.compression:
+        choice = self.compression
+        if choice == "auto":
+            choice = "gzip" if sample is None or worth_deflating(sample) else None
+        self.chosen[split] = choice
+        if choice:
             opts = {"compression": "gzip", "compression_opts": spec.COMPRESSION_LEVEL}
         ds = sg.create_dataset(
             "codes", shape=(0, self.n_bytes), maxshape=(None, self.n_bytes), dtype=np.uint8,
@@ -259,6 +291,7 @@ class CodeWriter:
                 msg = f"{name} for split {split!r} must have shape ({n},). Got {np.shape(arr)} instead."
                 raise InvalidParameterError(msg)
         try:
+            self._split_group(split, codes)
             for name, arr in [("codes", codes), *cols.items()]:
                 ds = self._dataset(split, name)
                 ds.resize(start + n, axis=0)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,108 @@ from torch import nn
 from actcode.config import normalize_factory_spec, split_factory_spec
 from actcode.errors import ActcodeFileNotFoundError, InvalidParameterError
 
-__all__ = ["build_custom", "load_factory", "normalize_factory_spec", "split_factory_spec"]
+__all__ = [
+    "UntrustedCodeError",
+    "authorize_factory",
+    "build_custom",
+    "load_factory",
+    "normalize_factory_spec",
+    "split_factory_spec",
+    "stdout_to_stderr",
+]
+
+
+class UntrustedCodeError(InvalidParameterError):
+    """A file asks actcode to run code that the user did not name on the command line."""
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout (Python's and file descriptor 1) to stderr for the block.
+
+    stdout carries only paths for the next command of a pipe; a user module that prints when
+    imported or called (``import this`` does) must not corrupt it.
+    """
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+        err = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real descriptors (captured): Python level only
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    saved = os.dup(fd)
+    try:
+        os.dup2(err, fd)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def _same_factory(recorded: str, named: str) -> bool:
+    r_target, r_fn, r_file = split_factory_spec(recorded)
+    n_target, n_fn, n_file = split_factory_spec(named)
+    if r_fn != n_fn or r_file != n_file:
+        return False
+    if not r_file:
+        return r_target == n_target
+    r_path, n_path = Path(r_target), Path(n_target)
+    if r_path.is_absolute():
+        return r_path == n_path
+    return n_path.parts[-len(r_path.parts) :] == r_path.parts
+
+
+def authorize_factory(recorded: str | None, named: str | None, *, trust: bool, where: str) -> str:
+    """The factory to import for a file that records ``recorded``: only one the user allowed.
+
+    - ``named`` (from ``--model``) is used when it matches the recorded factory (same
+      function; same module, or the same file: an absolute recorded path exactly, a relative
+      one as the tail of the named file's path);
+    - else, with ``trust`` (``--trust-model-code``), the recorded factory, unless it is a
+      relative file path, which is never resolved from the current folder;
+    - else the file's code does not run.
+
+    Raises
+    ------
+    UntrustedCodeError
+        Nothing allows running the recorded code, or ``named`` does not match it.
+
+    Examples
+    --------
+    >>> authorize_factory("/src/nets.py:make", "/src/nets.py:make", trust=False, where="ck.pt")
+    '/src/nets.py:make'
+    """
+    if not recorded:
+        msg = f"{where}: its config names a custom model but no factory."
+        raise UntrustedCodeError(msg)
+    if named is not None:
+        spec = normalize_factory_spec(named)
+        if not _same_factory(recorded, spec):
+            msg = (
+                f"--model {named} does not match the factory recorded in {where} ({recorded}); "
+                "name the code that built this checkpoint."
+            )
+            raise UntrustedCodeError(msg)
+        return spec
+    target, _, is_file = split_factory_spec(recorded)
+    if trust and not (is_file and not Path(target).is_absolute()):
+        return recorded
+    if trust:
+        msg = (
+            f"{where} records a relative factory path, {recorded}, which actcode never resolves from the "
+            f"current folder; name the file with --model PATH/{Path(target).name}:"
+            f"{recorded.rpartition(':')[2]}."
+        )
+        raise UntrustedCodeError(msg)
+    msg = (
+        f"{where} was built by code, {recorded}, and actcode runs a file's code only when you name it: "
+        f"add --model {recorded} (checked against the checkpoint), or --trust-model-code."
+    )
+    raise UntrustedCodeError(msg)
 
 
 def load_factory(spec: str) -> Callable[..., Any]:
@@ -45,12 +148,14 @@ def load_factory(spec: str) -> Callable[..., Any]:
                 module = importlib.util.module_from_spec(mspec)
                 sys.modules[mod_name] = module
                 try:
-                    mspec.loader.exec_module(module)
+                    with stdout_to_stderr():
+                        mspec.loader.exec_module(module)
                 except BaseException:
                     del sys.modules[mod_name]
                     raise
         else:
-            module = importlib.import_module(target)
+            with stdout_to_stderr():
+                module = importlib.import_module(target)
     except (ActcodeFileNotFoundError, InvalidParameterError):
         raise
     except Exception as exc:
@@ -73,7 +178,8 @@ def build_custom(spec: str, input_shape: Sequence[int], n_classes: int) -> nn.Mo
     """
     factory = load_factory(spec)
     try:
-        model = factory(input_shape=tuple(int(s) for s in input_shape), n_classes=int(n_classes))
+        with stdout_to_stderr():
+            model = factory(input_shape=tuple(int(s) for s in input_shape), n_classes=int(n_classes))
     except Exception as exc:
         msg = f"the model factory {spec!r} raised {type(exc).__name__}: {exc}"
         raise InvalidParameterError(msg) from exc

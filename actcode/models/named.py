@@ -1,0 +1,290 @@
+"""Models researchers bring by name: ``torchvision:NAME``, ``timm:NAME``; their weights and preprocessing.
+
+Weights come from a local file (``.pth``/``.pt`` read with ``weights_only=True``, or
+``.safetensors``) or, with ``DEFAULT``, the library's pretrained weights, which are fetched
+only when the caller allows a download. The preprocessing (resize, centre crop, mean and std)
+is read from the weights' metadata: torchvision's ``weights.transforms()``, timm's
+``resolve_data_config``; it does not need the weights themselves.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from actcode.errors import CheckpointError, DataNotFoundError, InvalidParameterError
+
+#: ``--model`` prefixes that name a library's model.
+SOURCES = ("torchvision", "timm")
+#: ``--weights`` value that names the library's pretrained weights.
+DEFAULT_WEIGHTS = "DEFAULT"
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an image becomes the model's input: resize the shorter side, centre-crop, scale, normalise.
+
+    Attributes
+    ----------
+    resize : int
+        Length of the shorter side after resizing (pixels).
+    crop : tuple of (int, int)
+        Height and width of the centre crop, the model's input size.
+    mean, std : tuple of float
+        Per-channel normalisation after scaling pixels to [0, 1].
+    interpolation : {"bilinear", "bicubic", "nearest"}
+    source : str
+        Where the values come from (weights metadata, options), for provenance.
+    """
+
+    resize: int
+    crop: tuple[int, int]
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    interpolation: str = "bilinear"
+    source: str = "defaults"
+
+    def with_overrides(
+        self,
+        input_size: int | None = None,
+        mean: tuple[float, ...] | None = None,
+        std: tuple[float, ...] | None = None,
+    ) -> Preprocess:
+        """The same with ``--input-size`` (the crop; the resize keeps its ratio to it), ``--mean``, ``--std``.
+
+        Examples
+        --------
+        >>> Preprocess(256, (224, 224)).with_overrides(input_size=112).resize
+        128
+        """
+        out = self
+        notes = []
+        if input_size is not None:
+            if input_size < 1:
+                msg = f"--input-size must be a positive number of pixels. Got {input_size} instead."
+                raise InvalidParameterError(msg)
+            ratio = self.resize / max(self.crop)
+            out = replace(out, crop=(input_size, input_size), resize=int(math.floor(input_size * ratio)))
+            notes.append("--input-size")
+        for name, value in (("mean", mean), ("std", std)):
+            if value is None:
+                continue
+            if len(value) not in (1, len(self.mean)) or (name == "std" and min(value) <= 0):
+                msg = (
+                    f"--{name} must be one number or {len(self.mean)} comma-separated numbers"
+                    + (" > 0" if name == "std" else "")
+                    + f". Got {','.join(map(str, value))} instead."
+                )
+                raise InvalidParameterError(msg)
+            full = tuple(float(v) for v in value) * (len(self.mean) if len(value) == 1 else 1)
+            out = replace(out, mean=full) if name == "mean" else replace(out, std=full)
+            notes.append(f"--{name}")
+        if notes:
+            out = replace(out, source=f"{self.source}, overridden by {', '.join(notes)}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict, for provenance."""
+        d = asdict(self)
+        d["crop"] = list(self.crop)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed ``--model``: ``torchvision:NAME``, ``timm:NAME``, ``FILE.py:FACTORY``, ``MODULE:FACTORY``."""
+
+    source: str  # "torchvision", "timm" or "factory"
+    name: str
+
+    @classmethod
+    def parse(cls, spec: str) -> ModelRef:
+        """Examples
+        --------
+        >>> ModelRef.parse("torchvision:resnet18"), ModelRef.parse("nets.py:make").source
+        (ModelRef(source='torchvision', name='resnet18'), 'factory')
+        """
+        head, sep, tail = spec.partition(":")
+        if sep and head in SOURCES:
+            if not tail:
+                msg = f"--model {spec!r} names no model; write {head}:NAME, e.g. {head}:resnet18."
+                raise InvalidParameterError(msg)
+            return cls(head, tail)
+        return cls("factory", spec)
+
+    def __str__(self) -> str:
+        return self.name if self.source == "factory" else f"{self.source}:{self.name}"
+
+
+def _need(package: str, extra: str) -> None:
+    if importlib.util.find_spec(package) is None:
+        msg = (
+            f"--model {extra}:NAME needs the {package} package, which is not installed: "
+            f"pip install 'actcode[{extra}]'."
+        )
+        raise InvalidParameterError(msg)
+
+
+def build_named(ref: ModelRef) -> tuple[nn.Module, Preprocess]:
+    """A torchvision or timm model with random weights, and the preprocessing its weights' metadata gives.
+
+    Raises
+    ------
+    InvalidParameterError
+        Unknown name, or the library is not installed.
+    """
+    if ref.source == "torchvision":
+        return _torchvision(ref.name)
+    if ref.source == "timm":
+        return _timm(ref.name)
+    msg = f"{ref} is not a library model."
+    raise InvalidParameterError(msg)
+
+
+def _torchvision(name: str) -> tuple[nn.Module, Preprocess]:
+    from torchvision import models
+
+    try:
+        builder = models.get_model_builder(name)
+    except ValueError:
+        close = [m for m in models.list_models() if name.lower() in m or m in name.lower()][:5]
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        msg = f"torchvision has no model {name!r}.{hint} See torchvision.models.list_models()."
+        raise InvalidParameterError(msg) from None
+    model = builder(weights=None)
+    pre = Preprocess(224, (224, 224), source="default (no weights metadata)")
+    try:
+        weights = models.get_model_weights(name).DEFAULT
+    except (ValueError, AttributeError, KeyError):
+        return model, pre
+    t = weights.transforms()
+    crop = [int(c) for c in getattr(t, "crop_size", [224])]
+    resize = [int(r) for r in getattr(t, "resize_size", crop)]
+    interp = str(getattr(t, "interpolation", "bilinear")).rsplit(".", 1)[-1].lower()
+    pre = Preprocess(
+        resize=resize[0],
+        crop=(crop[0], crop[-1]),
+        mean=tuple(float(v) for v in getattr(t, "mean", (0.0, 0.0, 0.0))),
+        std=tuple(float(v) for v in getattr(t, "std", (1.0, 1.0, 1.0))),
+        interpolation=interp,
+        source=f"torchvision {weights} transforms()",
+    )
+    return model, pre
+
+
+def _timm(name: str) -> tuple[nn.Module, Preprocess]:
+    _need("timm", "timm")
+    import timm
+    from timm.data import resolve_data_config  # type: ignore[attr-defined]
+
+    try:
+        model = timm.create_model(name, pretrained=False)
+    except RuntimeError as exc:  # timm: "Unknown model (...)"
+        msg = f"timm has no model {name!r} ({' '.join(str(exc).split())[:120]}). See timm.list_models()."
+        raise InvalidParameterError(msg) from None
+    cfg = resolve_data_config({}, model=model)  # type: ignore[no-untyped-call]
+    size = tuple(int(s) for s in cfg.get("input_size", (3, 224, 224)))
+    crop_pct = float(cfg.get("crop_pct", 1.0) or 1.0)
+    pre = Preprocess(
+        resize=int(math.floor(size[-1] / crop_pct)),
+        crop=(size[-2], size[-1]),
+        mean=tuple(float(v) for v in cfg.get("mean", (0.0, 0.0, 0.0))),
+        std=tuple(float(v) for v in cfg.get("std", (1.0, 1.0, 1.0))),
+        interpolation=str(cfg.get("interpolation", "bilinear")),
+        source=f"timm resolve_data_config ({name})",
+    )
+    return model, pre
+
+
+def pretrained_state(ref: ModelRef, *, download: bool) -> tuple[dict[str, torch.Tensor], str]:
+    """The library's DEFAULT weights of ``ref``, from its cache or (only with ``download``) the network.
+
+    Returns the state_dict and a description of where it came from.
+
+    Raises
+    ------
+    DataNotFoundError
+        The weights are not cached and ``download`` is False: names the file and the folder.
+    """
+    if ref.source == "torchvision":
+        from torchvision import models
+
+        try:
+            weights = models.get_model_weights(ref.name).DEFAULT
+        except (ValueError, AttributeError, KeyError):
+            msg = f"torchvision:{ref.name} has no pretrained weights; pass --weights FILE."
+            raise InvalidParameterError(msg) from None
+        folder = Path(torch.hub.get_dir()) / "checkpoints"
+        file = folder / Path(str(weights.url)).name
+        if not file.is_file() and not download:
+            msg = (
+                f"--weights DEFAULT: torchvision's {weights} file {file.name} is not in {folder}; "
+                f"download {weights.url} into that folder, or add --download."
+            )
+            raise DataNotFoundError(msg)
+        state = torch.hub.load_state_dict_from_url(
+            str(weights.url), model_dir=str(folder), progress=False, check_hash=True, weights_only=True
+        )
+        return dict(state), f"torchvision {weights} ({file})"
+    _need("timm", "timm")
+    if not download:
+        msg = (
+            f"--weights DEFAULT: timm:{ref.name}'s pretrained weights are fetched from the Hugging Face hub; "
+            "add --download, or save model.state_dict() to a .safetensors file and pass --weights FILE."
+        )
+        raise DataNotFoundError(msg)
+    import timm
+
+    model = timm.create_model(ref.name, pretrained=True)
+    return dict(model.state_dict()), f"timm pretrained {ref.name}"
+
+
+def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], *, what: str, into: str) -> None:
+    """``model.load_state_dict(state, strict=True)``, with one line naming every mismatched key.
+
+    Raises
+    ------
+    CheckpointError
+        Missing keys, unexpected keys or shapes that differ.
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} (file {list(state[k].shape)}, model {list(own[k].shape)})"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+            if keys:
+                more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+                parts.append(f"{label} ({len(keys)}): {', '.join(keys[:5])}{more}")
+        msg = (
+            f"the weights in {what} do not fit {into}: {'; '.join(parts)}. Are they for another architecture?"
+        )
+        raise CheckpointError(msg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        msg = f"the weights in {what} do not fit {into} ({' '.join(str(exc).split())[:300]})."
+        raise CheckpointError(msg) from exc
+
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "SOURCES",
+    "ModelRef",
+    "Preprocess",
+    "build_named",
+    "load_state_strict",
+    "pretrained_state",
+]
