@@ -293,7 +293,7 @@ def command(
     if user_mode:
         assert model is not None
         if shard is not None:
-            msg = "--shard works with checkpoints; with --model and --weights/--dataset, extract the whole data."
+            msg = "--shard works with checkpoints; with --model and --weights/--dataset, extract it all."
             raise InvalidParameterError(msg)
         if paths:
             msg = "give either checkpoints or --model with --weights/--dataset, not both."
