@@ -26,6 +26,15 @@ SAMPLE_ORDERS = ("first", "stratified", "random")
 NOISE_MODES = ("permute", "uniform")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
+#: The ModelSpec fields that shape each family's network (besides ``name``); the others are
+#: ignored when the network is built. An MLP with ``widths`` ignores ``width`` and ``depth``.
+FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
+    "mlp": ("width", "depth", "widths", "activation", "bn", "dropout"),
+    "vgg": ("activation", "bn", "dropout", "width_mult", "plan", "fc"),
+    "resnet": ("activation", "bn", "width_mult"),
+    "custom": ("factory",),
+}
+
 #: Conv channel plans ("M" = 2x2 max-pool) of the VGG presets (Simonyan & Zisserman, configs A, B, D, E).
 VGG_PLANS: dict[str, tuple[int | str, ...]] = {
     "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
@@ -146,6 +155,45 @@ class ModelSpec:
         if self.widths is not None:
             return tuple(self.widths)
         return split_width(self.width, self.depth)
+
+    def shaping_fields(self) -> tuple[str, ...]:
+        """The fields that shape this spec's network (see :data:`FAMILY_FIELDS`)."""
+        fields = FAMILY_FIELDS.get(self.family, ())
+        if self.family == "mlp" and self.widths is not None:
+            fields = tuple(f for f in fields if f not in ("width", "depth"))
+        return fields
+
+    def ignored_fields(self) -> list[str]:
+        """Fields set to something other than their default that do not shape this spec's network.
+
+        Examples
+        --------
+        >>> ModelSpec(name="vgg11", width=128).ignored_fields()
+        ['width']
+        >>> ModelSpec(widths=(8, 4), depth=2).ignored_fields()
+        ['depth']
+        """
+        keep = set(self.shaping_fields()) | {"name"}
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name not in keep and getattr(self, f.name) != f.default
+        ]
+
+    def shaping(self) -> ModelSpec:
+        """This spec with every field that does not shape the network at its default.
+
+        Also writes a dropout equal to the family's default, and a VGG plan equal to the
+        preset's, as ``None``. Two specs with equal ``shaping()`` build the same network.
+        """
+        defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(self)}
+        changes: dict[str, Any] = {name: defaults[name] for name in self.ignored_fields()}
+        if self.dropout is not None and "dropout" in self.shaping_fields():
+            if float(self.dropout) == (0.5 if self.family == "vgg" else 0.0):
+                changes["dropout"] = None
+        if self.family == "vgg" and self.plan is not None and VGG_PLANS.get(self.name) == tuple(self.plan):
+            changes["plan"] = None
+        return dataclasses.replace(self, **changes) if changes else self
 
     def resolved_dropout(self) -> float:
         """The dropout rate used, with ``None`` resolved to the architecture default."""
@@ -352,14 +400,16 @@ class TrainConfig:
     def run_hash(self) -> str:
         """8 hex digits identifying the training trajectory.
 
-        Hashes every field except where the run is written (``out``), which epochs are saved
-        (``save_at``), CPU ``threads`` and where the data lives (``data.root``,
-        ``data.download``): two runs with the same hash train the same model the same way.
+        Hashes what shapes the run: every field except where the run is written (``out``),
+        which epochs are saved (``save_at``), CPU ``threads``, where the data lives
+        (``data.root``, ``data.download``) and the model fields its family ignores
+        (:meth:`ModelSpec.shaping`): two runs with the same hash train the same model the same way.
         """
         d = self.to_dict()
         for k in ("out", "save_at", "threads"):
             d.pop(k)
         d["data"] = {"name": self.data.name}
+        d["model"] = self.model.shaping().to_dict()
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:8]
 

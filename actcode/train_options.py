@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from actcode.config import ModelSpec, TrainConfig, normalize_factory_spec
+from actcode.config import MODEL_NAMES, ModelSpec, TrainConfig, normalize_factory_spec
 from actcode.data import DataSpec
 from actcode.errors import InvalidParameterError
 
@@ -126,20 +126,11 @@ def train_config(options: Mapping[str, Any]) -> TrainConfig:
     o = dict(options)
     model = str(o.get("model", "mlp"))
     if ":" in model:
+        _refuse_ignored(model, _model_spec(o, "custom"))
         spec = ModelSpec(name="custom", factory=normalize_factory_spec(model))
     else:
-        spec = ModelSpec(
-            name=model.lower(),
-            width=o.get("width", 64),
-            depth=o.get("depth", 1),
-            widths=parse_ints("widths", o.get("widths")),
-            activation=o.get("activation", "relu"),
-            bn=o.get("bn", True),
-            dropout=o.get("dropout"),
-            width_mult=o.get("width_mult", 1.0),
-            plan=parse_plan(o.get("plan")),
-            fc=parse_ints("fc", o.get("fc", "512,512")) or (512, 512),
-        )
+        spec = _model_spec(o, model.lower())
+        _refuse_ignored(model, spec)
     dataset = str(o.get("dataset", "digits"))
     data_root, download = o.get("data_root"), bool(o.get("download", False))
     data = DataSpec(name=dataset, root=data_root, download=download)
@@ -150,6 +141,52 @@ def train_config(options: Mapping[str, Any]) -> TrainConfig:
     return TrainConfig(
         data=data, model=spec, save_at=parse_ints("save-at", o.get("save_at")), **plain
     ).validate()
+
+
+def _model_spec(o: Mapping[str, Any], name: str) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        width=o.get("width", 64),
+        depth=o.get("depth", 1),
+        widths=parse_ints("widths", o.get("widths")),
+        activation=o.get("activation", "relu"),
+        bn=o.get("bn", True),
+        dropout=o.get("dropout"),
+        width_mult=o.get("width_mult", 1.0),
+        plan=parse_plan(o.get("plan")),
+        fc=parse_ints("fc", o.get("fc", "512,512")) or (512, 512),
+    )
+
+
+#: What a CNN or a custom model has instead of an option it ignores.
+_INSTEAD = {
+    "width": "a CNN's width is --width-mult",
+    "depth": "a CNN's depth is its --model (vgg11..vgg19, resnet20..resnet56)",
+    "widths": "--widths lists an MLP's layer widths",
+    "width_mult": "--width-mult scales a CNN's channels; an MLP's width is --width",
+    "plan": "--plan is a VGG stage plan",
+    "fc": "--fc lists a VGG's hidden FC widths",
+    "dropout": "a ResNet has no dropout",
+}
+
+
+def _refuse_ignored(model: str, spec: ModelSpec) -> None:
+    """Refuse options set away from their default that the model does not use (they would not change it)."""
+    ignored = spec.ignored_fields()
+    if not ignored or spec.name not in MODEL_NAMES:  # an unknown model is refused by validate()
+        return
+    name = ignored[0]
+    if spec.family == "mlp" and name in ("width", "depth"):
+        why = "--widths sets every layer's width, so --width and --depth are not used"
+    elif spec.family == "custom":
+        why = "a FILE.py:FACTORY model is built by its factory, which takes no model options"
+    else:
+        why = _INSTEAD.get(name, f"{spec.family} models do not use it")
+    msg = (
+        f"--{name.replace('_', '-')} does not apply to --model {model} ({why}); "
+        "leave it out, so that runs that train the same network are not told apart by it."
+    )
+    raise InvalidParameterError(msg)
 
 
 #: Options that go to TrainConfig unchanged.
