@@ -18,6 +18,7 @@ from actcode.extraction.inputs import NO_LABEL, SplitInputs, StreamInputs, as_sp
 from actcode.extraction.packing import padded_width
 from actcode.extraction.recorder import OpRecorder, SiteRecorder
 from actcode.extraction.sites import Site, exact_fp32, excluded_modules, find_sites, select_sites
+from actcode.extraction.writing import BackgroundAppender
 from actcode.io import CodeWriter, make_provenance
 from actcode.io.provenance import environment
 
@@ -120,6 +121,7 @@ def extract_codes(
     on_rows: Callable[[int], None] | None = None,
     backend: str = "auto",
     census: Sequence[Site] | None = None,
+    threaded_writes: bool = True,
 ) -> SplitResult:
     """Run ``inputs`` through ``model`` and append the sites' packed codes to ``writer[split]``.
 
@@ -154,6 +156,10 @@ def extract_codes(
     census : list of Site, optional
         Every site of the model (from :func:`find_sites`), counted in each batch when some
         recorded site is an op site (``module:op#k``); default ``sites``.
+    threaded_writes : bool
+        Deflate and write each block of rows in a background thread while the next batches
+        run (:class:`~actcode.extraction.writing.BackgroundAppender`); False writes in this
+        thread. The bytes are the same.
 
     Returns
     -------
@@ -175,18 +181,23 @@ def extract_codes(
     buffered = 0
     row_bytes = max(1, writer.n_bytes)
 
-    def flush() -> None:
+    def flush(sink: BackgroundAppender) -> None:
         nonlocal buf, buffered
         if buf:
             cols = [np.concatenate(c) if len(buf) > 1 else c[0] for c in zip(*buf, strict=True)]
-            writer.append(split, cols[0], cols[1], cols[2], cols[3])
+            sink.submit(cols[0], cols[1], cols[2], cols[3])
             buf, buffered = [], 0
 
     was_training = model.training
     model.eval()
     row = 0
     try:
-        with exact_fp32(), torch.inference_mode(), make_recorder(model, sites, census, backend) as rec:
+        with (
+            exact_fp32(),
+            torch.inference_mode(),
+            make_recorder(model, sites, census, backend) as rec,
+            BackgroundAppender(writer, split, threaded=threaded_writes) as sink,
+        ):
             for x, labels, indices, fit in data.batches(bs):
                 b = int(x.shape[0])
                 x = x.to(dev, non_blocking=True)
@@ -207,10 +218,10 @@ def extract_codes(
                 buffered += b * row_bytes
                 row += b
                 if buffered >= WRITE_BLOCK_BYTES:
-                    flush()
+                    flush(sink)
                 if on_rows is not None:
                     on_rows(b)
-            flush()
+            flush(sink)
     finally:
         model.train(was_training)
     if data.n_rows is not None and row != data.n_rows:
