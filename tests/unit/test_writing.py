@@ -1,4 +1,4 @@
-"""The background appender: the bytes of inline writes, errors raised in the caller; compression by measurement."""
+"""The background appender: inline bytes, errors raised in the caller; compression chosen by measurement."""
 
 from __future__ import annotations
 
