@@ -8,7 +8,7 @@ import platform
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -155,6 +155,24 @@ class Checkpoint:
         return load_dataset(self.config.data)
 
 
+class _Sink:
+    """The file object torch.save writes to; keeps the OSError that torch turns into a RuntimeError."""
+
+    def __init__(self) -> None:
+        self.fh: Any = None
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return int(self.fh.write(data))
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
 def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` with ``torch.save`` atomically (:func:`actcode.io.atomic.atomic_output`).
 
@@ -167,7 +185,7 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     OutputError
         The folder cannot be created or written, or the disk is full.
     """
-    from actcode.io.atomic import atomic_output, check_free_space
+    from actcode.io.atomic import atomic_output, check_free_space, disk_full_error
 
     path = Path(path)
     try:
@@ -175,17 +193,22 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     except OSError as exc:
         reason = exc.strerror or exc
         msg = f"cannot write the checkpoint {path.name}: the folder {path.parent} cannot be made ({reason})."
-        raise OutputError(msg) from None
+        raise disk_full_error(exc, path) or OutputError(msg) from None
     tensors = payload.get("state_dict") or {}
     need = sum(int(t.numel() * t.element_size()) for t in tensors.values() if isinstance(t, torch.Tensor))
     check_free_space(path, need + (1 << 20), what="the checkpoint")
+    sink = _Sink()
     try:
-        with atomic_output(path) as tmp:
-            torch.save(payload, tmp)
+        with atomic_output(path) as tmp, tmp.open("wb") as fh:  # Python I/O: a full disk is an OSError
+            sink.fh = fh
+            torch.save(payload, cast(IO[bytes], sink))
     except OutputError:
         raise
-    except RuntimeError as exc:  # torch.save reports a full disk as RuntimeError
-        reason = " ".join(str(exc).split())[:200]
+    except RuntimeError as exc:  # torch.save turns the OSError of its writes into a RuntimeError
+        full = disk_full_error(sink.error or exc, path)
+        if full is not None:
+            raise full from None
+        reason = " ".join(str(sink.error or exc).split())[:200]
         msg = f"cannot write the checkpoint {path.name} in {path.parent}: {reason}. Choose another --out."
         raise OutputError(msg) from exc
     return path

@@ -20,6 +20,7 @@ from actcode.extraction.recorder import OpRecorder, SiteRecorder
 from actcode.extraction.sites import Site, exact_fp32, excluded_modules, find_sites, select_sites
 from actcode.extraction.writing import BackgroundAppender
 from actcode.io import CodeWriter, make_provenance
+from actcode.io.atomic import check_free_space
 from actcode.io.provenance import environment
 
 #: Rows per forward pass when the code is short enough.
@@ -394,6 +395,8 @@ def extract_model(
     )
     network: dict[str, Any] = dict(sections.pop("network", None) or {})
     record = make_provenance(command="extract", factors=factors, environment=env, **sections)
+    if compression is None and total:  # the size is known exactly: refuse before the work
+        check_free_space(output, total * (code_bits // 8 + 24), what=f"{total} uncompressed code rows")
     with CodeWriter(output, [s.layer_info() for s in chosen], record, compression=compression) as writer:
         for name, s in splits.items():
             res = extract_codes(
