@@ -11,7 +11,7 @@ Layout rules (``--dataset imagefolder:PATH``):
   sorted order; a row's source index is its position in that order.
 
 Each image is decoded with PIL, converted to RGB, resized, centre-cropped, scaled to [0, 1]
-and normalised (:class:`~actcode.models.named.Preprocess`), in DataLoader worker processes.
+and normalised (:class:`~actcode.data.preprocess.Preprocess`), in DataLoader worker processes.
 A file that cannot be decoded stops the extraction with its name, or is skipped with
 ``skip_bad`` (and listed in the provenance).
 """
@@ -31,7 +31,7 @@ from actcode.errors import DataNotFoundError, FormatError
 if TYPE_CHECKING:
     import torch
 
-    from actcode.models.named import Preprocess
+    from actcode.data.preprocess import Preprocess
 
 #: Extensions read as images (torchvision's ``IMG_EXTENSIONS``).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
