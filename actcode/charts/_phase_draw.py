@@ -52,7 +52,6 @@ def draw_phase(d: PhaseGrid, ax: Axes, *, colorbar: bool, legend: bool) -> dict[
         "missing_patches_": missing,
         "regime_patches_": hatched,
         "boundaries_": _draw_boundaries(ax, segs),
-        "regime_labels_": _draw_labels(d.regimes_, ax, xp, yp),
     }
     ax.set_xlabel(d.xlabel or style.factor_label(d.x))
     ax.set_ylabel(d.ylabel or style.factor_label(d.y))
@@ -64,7 +63,9 @@ def draw_phase(d: PhaseGrid, ax: Axes, *, colorbar: bool, legend: bool) -> dict[
         cb = ax.figure.colorbar(mesh, ax=ax, pad=0.02)
         cb.set_label(f"{style.metric_label(d.metric.metric)} ({d.metric.split})")
         art["colorbar_"] = cb
-    art["legend_"] = _draw_legend(d, ax, art["regime_labels_"], segs, bool(missing)) if legend else None
+    present = {int(c) for c in np.unique(d.regimes_)} - {MISSING}
+    art["legend_"] = _draw_legend(d, ax, present, segs, bool(missing)) if legend else None
+    art["regime_labels_"] = _draw_labels(d.regimes_, ax, xp, yp, xe, ye)  # last: placed around the rest
     return art
 
 
@@ -170,34 +171,120 @@ def _draw_boundaries(ax: Axes, segs: dict[str, list[Any]]) -> list[Any]:
     return out
 
 
-def _draw_labels(reg: np.ndarray, ax: Axes, xp: np.ndarray, yp: np.ndarray) -> dict[int, Any]:
-    """Region labels at a representative cell of each regime."""
+def _draw_labels(
+    reg: np.ndarray, ax: Axes, xp: np.ndarray, yp: np.ndarray, xe: np.ndarray, ye: np.ndarray
+) -> dict[int, Any]:
+    """A label per regime, on a cell of that regime where it covers no tick and no other label.
+
+    Each regime's cells are tried from the one nearest its centre outwards. The label is
+    centred on the cell, or moved just inside the axes (clear of the tick marks along their
+    edges) when it would cross them, as long as it still touches the cell; a cell is taken
+    when the label then overlaps no tick label and no label placed before. When no cell is
+    clear, the label goes where it overlaps least. Extents are measured after the figure's
+    layout has run.
+    """
+    fig = ax.get_figure(root=True)
+    assert fig is not None
+    if not hasattr(fig.canvas, "get_renderer"):  # a Figure made without pyplot: measure with Agg
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    fig.draw_without_rendering()  # run the layout engine: tick labels and axes at their places
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    taken = [t.get_window_extent(renderer) for t in _tick_labels(ax)]
+    inner = _inner_box(ax, renderer)
     labels: dict[int, Any] = {}
     for code in (UNDER, CRITICAL, SUFFICIENT):
         cells = np.argwhere(reg == code)
         if cells.size == 0:
             continue
         centre = cells.mean(axis=0)
-        i, j = cells[np.argmin(((cells - centre) ** 2).sum(axis=1))]
-        text = REGIME_NAMES[code].replace("-", "-\n", 1)
-        labels[code] = ax.text(
-            xp[j],
-            yp[i],
-            text,
-            ha="center",
-            va="center",
-            fontsize=7.5,
-            zorder=4,
-            color=INK,
-            linespacing=0.95,
+        order = cells[np.argsort(((cells - centre) ** 2).sum(axis=1), kind="stable")]
+        text = ax.text(
+            0, 0, REGIME_NAMES[code].replace("-", "-\n", 1), ha="center", va="center", fontsize=7.5,
+            zorder=4, color=INK, linespacing=0.95, in_layout=False,
             bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8, "linewidth": 0},
-        )
+        )  # fmt: skip
+        best: tuple[float, Any] | None = None
+        for i, j in order:
+            at = _fit(ax, text, renderer, inner, (xp[j], yp[i]), (xe[j], ye[i], xe[j + 1], ye[i + 1]))
+            box = _label_box(text, renderer)
+            cost = _overlap(box, taken) + _outside(box, inner)
+            if best is None or cost < best[0]:
+                best = (cost, at)
+            if cost == 0:
+                break
+        assert best is not None
+        text.set_position(best[1])
+        taken.append(_label_box(text, renderer))
+        labels[code] = text
     return labels
 
 
-def _draw_legend(
-    d: PhaseGrid, ax: Axes, labels: dict[int, Any], segs: dict[str, list[Any]], missing: bool
-) -> Any:
+def _fit(
+    ax: Axes, text: Any, renderer: Any, inner: Any, centre: tuple[float, float], cell: tuple[float, ...]
+) -> tuple[float, float]:
+    """Put ``text`` at ``centre``, shifted inside ``inner`` if it still touches ``cell``; return where."""
+    text.set_position(centre)
+    box = _label_box(text, renderer)
+    dx = max(inner.x0 - box.x0, 0.0) + min(inner.x1 - box.x1, 0.0)
+    dy = max(inner.y0 - box.y0, 0.0) + min(inner.y1 - box.y1, 0.0)
+    if dx == 0 and dy == 0:
+        return centre
+    to_px = ax.transData
+    cx, cy = to_px.transform(centre)
+    (x0, y0), (x1, y1) = to_px.transform([(cell[0], cell[1]), (cell[2], cell[3])])
+    mx0, my0, mx1, my1 = box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy
+    if mx0 < max(x0, x1) and mx1 > min(x0, x1) and my0 < max(y0, y1) and my1 > min(y0, y1):
+        new = tuple(to_px.inverted().transform((cx + dx, cy + dy)))
+        text.set_position(new)
+        return (float(new[0]), float(new[1]))
+    return centre
+
+
+def _tick_labels(ax: Axes) -> list[Any]:
+    """The visible, non-empty major and minor tick labels of both axes."""
+    out = []
+    for axis in (ax.xaxis, ax.yaxis):
+        for t in [*axis.get_ticklabels(), *axis.get_ticklabels(minor=True)]:
+            if t.get_visible() and t.get_text():
+                out.append(t)
+    return out
+
+
+def _inner_box(ax: Axes, renderer: Any) -> Any:
+    """The axes' box in pixels, less the length of the tick marks on every side."""
+    pad = max(ax.xaxis.get_tick_padding(), ax.yaxis.get_tick_padding(), 1.0) * renderer.points_to_pixels(1.0)
+    box = ax.get_window_extent(renderer)
+    return box.expanded((box.width - 2 * pad) / box.width, (box.height - 2 * pad) / box.height)
+
+
+def _label_box(text: Any, renderer: Any) -> Any:
+    """The label's extent in pixels, its rounded white box included."""
+    text.update_bbox_position_size(renderer)
+    patch = text.get_bbox_patch()
+    return patch.get_window_extent(renderer) if patch is not None else text.get_window_extent(renderer)
+
+
+def _overlap(box: Any, others: list[Any]) -> float:
+    """The area ``box`` shares with ``others`` (pixels squared)."""
+    total = 0.0
+    for o in others:
+        w = float(min(box.x1, o.x1) - max(box.x0, o.x0))
+        h = float(min(box.y1, o.y1) - max(box.y0, o.y0))
+        if w > 0 and h > 0:
+            total += w * h
+    return total
+
+
+def _outside(box: Any, inner: Any) -> float:
+    """The area of ``box`` outside ``inner`` (pixels squared)."""
+    w = float(min(box.x1, inner.x1) - max(box.x0, inner.x0))
+    h = float(min(box.y1, inner.y1) - max(box.y0, inner.y0))
+    return float(box.width * box.height) - max(w, 0.0) * max(h, 0.0)
+
+
+def _draw_legend(d: PhaseGrid, ax: Axes, present: set[int], segs: dict[str, list[Any]], missing: bool) -> Any:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -210,7 +297,7 @@ def _draw_legend(
             label=REGIME_NAMES[code],
         )
         for code in (UNDER, CRITICAL, SUFFICIENT)
-        if code in labels
+        if code in present
     ]
     if segs["under"]:
         handles.append(Line2D([], [], color=INK, linewidth=1.8, label="boundary of under-expressive"))

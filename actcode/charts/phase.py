@@ -116,7 +116,8 @@ class PhaseChartDisplay(PhaseGrid):
             Classify and draw the regimes (needs R and A in every file).
         kind : {"heatmap", "contour"}
         logx, logy : bool, optional
-            Force the scales; default: log when the positive values span two decades.
+            Force the scales; default: log when the positive values span two decades or form a
+            geometric grid (4, 16, 64, 256), as :func:`~actcode.charts.style.log_by_default` decides.
         """
         _check_request(runs, x, y, kind)
         thresholds = thresholds or PhaseThresholds()
@@ -151,8 +152,8 @@ class PhaseChartDisplay(PhaseGrid):
             regimes=classify_regimes(R, A, thresholds) if with_regions else _no_regimes(counts),
             notes=_missing_note(counts),
             kind=kind,
-            logx=style.spans_decades(xs) if logx is None else bool(logx),
-            logy=style.spans_decades(ys) if logy is None else bool(logy),
+            logx=style.log_by_default(xs) if logx is None else bool(logx),
+            logy=style.log_by_default(ys) if logy is None else bool(logy),
             cmap=cmap,
             dataset=next(iter(datasets)) if len(datasets) == 1 else None,
             title=title,

@@ -220,6 +220,36 @@ def spans_decades(values: Sequence[float] | np.ndarray, ratio: float = 100.0) ->
     return len(pos) >= 2 and max(pos) / min(pos) >= ratio
 
 
+def is_geometric(values: Sequence[float] | np.ndarray) -> bool:
+    """Whether the positive values look like a geometric grid (4, 16, 64, 256; 1, 3, 10, 30).
+
+    At least three distinct positive values spanning a factor of 4 or more, whose steps are
+    more even on a log scale than on a linear one.
+
+    Examples
+    --------
+    >>> is_geometric([4, 16, 64, 256]), is_geometric([0, 1, 3, 10, 30]), is_geometric([1, 2, 3])
+    (True, True, False)
+    >>> is_geometric([10, 20, 30, 40]), is_geometric([4, 16])
+    (False, False)
+    """
+    pos = sorted({float(v) for v in values if v is not None and np.isfinite(float(v)) and float(v) > 0})
+    if len(pos) < 3 or pos[-1] / pos[0] < 4:
+        return False
+    arr = np.asarray(pos)
+    lin, log = np.diff(arr), np.diff(np.log(arr))
+
+    def spread(d: np.ndarray) -> float:
+        return float(np.std(d) / np.mean(d))
+
+    return spread(log) < spread(lin)
+
+
+def log_by_default(values: Sequence[float] | np.ndarray) -> bool:
+    """The phase chart's auto log-axis rule: :func:`spans_decades` or :func:`is_geometric`."""
+    return spans_decades(values) or is_geometric(values)
+
+
 def zero_position(values: Sequence[float] | np.ndarray) -> float:
     """Where 0 is drawn on a log axis: half the smallest positive value (epoch 0 -> 0.5).
 

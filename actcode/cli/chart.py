@@ -192,10 +192,12 @@ def phase(
     scope: ScopeOpt = "all",
     where: WhereOpt = None,
     logx: Annotated[
-        bool | None, typer.Option("--logx/--no-logx", help="Log x axis (default: when x spans two decades).")
+        bool | None,
+        typer.Option("--logx/--no-logx", help="Log x axis (default: x spans two decades or is geometric)."),
     ] = None,
     logy: Annotated[
-        bool | None, typer.Option("--logy/--no-logy", help="Log y axis (default: when y spans two decades).")
+        bool | None,
+        typer.Option("--logy/--no-logy", help="Log y axis (default: y spans two decades or is geometric)."),
     ] = None,
     title: TitleOpt = None,
     as_json: JsonOpt = False,

@@ -253,3 +253,49 @@ def test_other_factor_varying_is_refused() -> None:
 def test_metric_must_be_single() -> None:
     with pytest.raises(InvalidParameterError, match="--metric must name one metric"):
         PhaseChartDisplay.from_runs(_runs([2, 8], [10, 100]), x="width", y="sample_size", metric="redundancy")
+
+
+def _study_grid() -> list[Run]:
+    """The issue-13 case: widths 4, 16, 64, 256 x epochs 1, 3, 10, 30 of a 60k-image dataset."""
+    out = []
+    for w in (4, 16, 64, 256):
+        for e in (1, 3, 10, 30):
+            r = 0.5 if e == 1 or w == 4 else (0.05 if e == 3 or w == 16 else 0.0)
+            out.append(
+                Run(
+                    Path(f"w{w}-e{e}.h5"),
+                    {"dataset": "mnist", "width": w, "epoch": e, "seed": 0, "sample_size": 60000},
+                    {("redundancy", "test", "all"): r, ("knn_accuracy", "test", "all"): 0.97},
+                )
+            )
+    return out
+
+
+@pytest.mark.parametrize("log", [None, False])
+def test_geometric_axes_are_log_and_regime_labels_cover_no_tick_and_no_label(
+    pyplot, log: bool | None
+) -> None:
+    d = PhaseChartDisplay.from_runs(_study_grid(), x="width", y="epoch", logx=log, logy=log).plot()
+    ax = d.ax_
+    scale = "log" if log is None else "linear"  # geometric grids are log-scaled by default
+    assert (ax.get_xscale(), ax.get_yscale()) == (scale, scale)
+    assert set(d.regime_labels_) == {UNDER, CRITICAL, SUFFICIENT}
+    fig = d.figure_
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ticks = [
+        t.get_window_extent(renderer)
+        for axis in (ax.xaxis, ax.yaxis)
+        for t in [*axis.get_ticklabels(), *axis.get_ticklabels(minor=True)]
+        if t.get_visible() and t.get_text()
+    ]
+    assert {t.get_text() for t in ax.get_yticklabels()} == {"1", "3", "10", "30"}
+    frame = ax.get_window_extent(renderer)
+    boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in d.regime_labels_.values()]
+    for i, box in enumerate(boxes):
+        assert frame.x0 <= box.x0
+        assert box.x1 <= frame.x1
+        assert frame.y0 <= box.y0
+        assert box.y1 <= frame.y1
+        assert not any(box.overlaps(t) for t in ticks)
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :])
