@@ -121,7 +121,9 @@ def unpack_bits(codes: np.ndarray, layers: list[LayerInfo]) -> np.ndarray:
     returned by a layer-selective read) provided the offsets are relative to it.
     """
     parts = [
-        np.unpackbits(codes[:, layer.byte_offset : layer.byte_stop], axis=1, count=layer.n_units, bitorder=BITORDER)
+        np.unpackbits(
+            codes[:, layer.byte_offset : layer.byte_stop], axis=1, count=layer.n_units, bitorder=BITORDER
+        )
         for layer in layers
     ]
     if not parts:

@@ -25,7 +25,7 @@ class NotHDF5Error(FormatError):
 
 
 class ForeignFileError(FormatError):
-    """A file of another kind: an HDF5 file that is not a code file, or a data file with the wrong magic number."""
+    """A file of another kind: an HDF5 file that is not a code file, or a data file of wrong magic number."""
 
 
 class MissingElementError(FormatError):

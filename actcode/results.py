@@ -66,12 +66,16 @@ class ResultTable:
     def __add__(self, other: ResultTable) -> ResultTable:
         return ResultTable.from_rows([*self.rows(), *other.rows()])
 
-    def filter(self, split: str | None = None, scope: str | None = None, metric: str | None = None) -> ResultTable:
+    def filter(
+        self, split: str | None = None, scope: str | None = None, metric: str | None = None
+    ) -> ResultTable:
         """Rows matching every given column value."""
         return ResultTable.from_rows(
             r
             for r in self.rows()
-            if (split is None or r[0] == split) and (scope is None or r[1] == scope) and (metric is None or r[2] == metric)
+            if (split is None or r[0] == split)
+            and (scope is None or r[1] == scope)
+            and (metric is None or r[2] == metric)
         )
 
     def get(self, split: str, scope: str, metric: str, default: float | None = None) -> float:
@@ -101,5 +105,6 @@ class ResultTable:
     def to_records(self) -> list[dict[str, Any]]:
         """Rows as dicts; NaN values become ``None`` so the records are strict JSON."""
         return [
-            {"split": s, "scope": c, "metric": m, "value": (None if math.isnan(v) else v)} for s, c, m, v in self.rows()
+            {"split": s, "scope": c, "metric": m, "value": (None if math.isnan(v) else v)}
+            for s, c, m, v in self.rows()
         ]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("ACTCODE_DATA", os.path.join(os.path.dirname(__file__), "_no_data_here"))
-
-from pathlib import Path  # noqa: E402
+os.environ.setdefault("ACTCODE_DATA", str(Path(__file__).parent / "_no_data_here"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

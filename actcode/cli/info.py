@@ -16,7 +16,8 @@ from actcode.io.summary import summarize
 @handle_errors("info")
 def command(
     paths: CodeFilesArg = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per file on stdout instead of tables.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per file on stdout instead of "
+                                                         "tables.")] = False,
 ) -> None:
     """Show the splits, N, D, layers, factors and results of code files.
 
@@ -30,23 +31,29 @@ def command(
             emit_json(s)
             return
         if verbosity() >= 0:
-            t = Table(title=f"{path}  (format {s['format_version']}, D = {s['n_units']} bits, {s['n_bytes']} bytes/row)")
+            t = Table(title=f"{path}  (format {s['format_version']}, D = {s['n_units']} bits, {s['n_bytes']} "
+                            "bytes/row)")
             for col in ("split", "N", "classes", "net. accuracy", "net. loss"):
                 t.add_column(col)
             for name, sp in s["splits"].items():
                 acc, loss = sp.get("accuracy"), sp.get("loss")
                 t.add_row(name, str(sp["n_samples"]), str(sp["n_classes"]),
-                          "-" if acc is None else f"{acc:.4f}", "-" if loss is None else f"{loss:.4f}")  # fmt: skip
+                          "-" if acc is None else f"{acc:.4f}",
+                          "-" if loss is None else f"{loss:.4f}")  # fmt: skip
             err_console.print(t)
             lt = Table(title="layers")
             for col in ("#", "name", "kind", "shape", "units"):
                 lt.add_column(col)
             for i, ly in enumerate(s["layers"]):
-                lt.add_row(str(i), ly["name"], ly["kind"], "x".join(map(str, ly["shape"])), str(ly["n_units"]))
+                lt.add_row(
+                    str(i), ly["name"], ly["kind"], "x".join(map(str, ly["shape"])), str(ly["n_units"])
+                )
             err_console.print(lt)
             factors = {k: v for k, v in s["factors"].items() if v is not None}
             err_console.print("factors: " + (", ".join(f"{k}={v}" for k, v in factors.items()) or "(none)"))
-            err_console.print("results: " + (", ".join(f"{k} ({n} rows)" for k, n in s["results"].items()) or "(none)"))
+            err_console.print(
+                "results: " + (", ".join(f"{k} ({n} rows)" for k, n in s["results"].items()) or "(none)")
+            )
         emit_path(path)
 
     run_batch("info", files, one)

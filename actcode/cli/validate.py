@@ -15,7 +15,9 @@ from actcode.io import validate
 @handle_errors("validate")
 def command(
     paths: CodeFilesArg = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per valid file on stdout.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON record per valid file on stdout.")
+    ] = False,
 ) -> None:
     """Validate neural-code files: exit 0 when every file is valid.
 

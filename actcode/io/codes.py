@@ -276,7 +276,10 @@ class CodeWriter:
         check_interrupted()
         codes = np.ascontiguousarray(codes)
         if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != self.n_bytes:
-            msg = f"codes for split {split!r} must be uint8 of shape (n, {self.n_bytes}). Got {codes.dtype} {codes.shape}."
+            msg = (
+                f"codes for split {split!r} must be uint8 of shape (n, {self.n_bytes}). Got {codes.dtype} "
+                f"{codes.shape}."
+            )
             raise InvalidParameterError(msg)
         check_padding_block(codes, self._mask, f"codes appended to split {split!r}", self._rows.get(split, 0))
         n = codes.shape[0]
@@ -306,7 +309,10 @@ class CodeWriter:
     def add_column(self, split: str, name: str, values: np.ndarray) -> None:
         """Write an optional per-row int64 dataset of a split (``training_labels``)."""
         if name not in spec.OPTIONAL_SPLIT_DATASETS:
-            msg = f"{name!r} is not an optional split dataset; the format defines {spec.OPTIONAL_SPLIT_DATASETS}."
+            msg = (
+                f"{name!r} is not an optional split dataset; the format defines "
+                f"{spec.OPTIONAL_SPLIT_DATASETS}."
+            )
             raise InvalidParameterError(msg)
         self._split_group(split).create_dataset(name, data=np.asarray(values, np.int64))
 
@@ -367,7 +373,9 @@ class CodeWriter:
     def __enter__(self) -> CodeWriter:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if et is None:
             self.close()
         else:
@@ -429,7 +437,10 @@ class CodeFile:
 
     def _check_split(self, split: str) -> str:
         if split not in self._h.splits:
-            msg = f"{self.path}: has no split {split!r}; it has {self.splits}. Choose one of those with --splits."
+            msg = (
+                f"{self.path}: has no split {split!r}; it has {self.splits}. Choose one of those with "
+                "--splits."
+            )
             raise InvalidParameterError(msg)
         return split
 
@@ -448,7 +459,10 @@ class CodeFile:
             if re.fullmatch(r"-?\d+", item):
                 i = int(item)
                 if not -len(names) <= i < len(names):
-                    msg = f"{self.path}: layer index {i} is out of range; the file has {len(names)} layers (0..{len(names) - 1})."
+                    msg = (
+                        f"{self.path}: layer index {i} is out of range; the file has {len(names)} layers "
+                        f"(0..{len(names) - 1})."
+                    )
                     raise InvalidParameterError(msg)
                 chosen.add(i % len(names))
                 continue
@@ -496,7 +510,10 @@ class CodeFile:
             except FormatError:
                 raise
             except (OSError, RuntimeError, ValueError, TypeError) as exc:
-                msg = f"{where} rows {start}..{start + step} cannot be read ({' '.join(str(exc).split())[:120]})."
+                msg = (
+                    f"{where} rows {start}..{start + step} cannot be read "
+                    f"({' '.join(str(exc).split())[:120]})."
+                )
                 raise FormatError(msg) from None
             check_padding_block(block, self._mask, where, start)
             if spans is not None:
@@ -560,7 +577,10 @@ class CodeFile:
             return None
         try:
             tg = self._f["results"][kind]["table"]
-            cols = {c: tg[c].asstr()[()] if spec.RESULT_COLUMNS[c] == "str" else tg[c][()] for c in spec.RESULT_COLUMNS}
+            cols = {
+                c: tg[c].asstr()[()] if spec.RESULT_COLUMNS[c] == "str" else tg[c][()]
+                for c in spec.RESULT_COLUMNS
+            }
         except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
             msg = f"{self.path}: /results/{kind}/table cannot be read ({' '.join(str(exc).split())[:120]})."
             raise FormatError(msg) from None

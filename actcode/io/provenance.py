@@ -52,7 +52,9 @@ def file_sha256(path: str | Path, *, limit: int | None = None) -> str:
     return h.hexdigest()
 
 
-def make_provenance(*, command: str, factors: dict[str, Any] | None = None, **sections: Any) -> dict[str, Any]:
+def make_provenance(
+    *, command: str, factors: dict[str, Any] | None = None, **sections: Any
+) -> dict[str, Any]:
     """Build a provenance record.
 
     Parameters

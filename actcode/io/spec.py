@@ -24,7 +24,15 @@ RESULT_KIND_SINCE = {"measure": "1.0.0", "probe": "1.0.0", "regions": "1.1.0"}
 RESULT_VERSION = "1.0.0"
 
 #: Root attributes every file carries.
-ROOT_ATTRS = ("encoding-type", "encoding-version", "provenance", "bitorder", "n_units", "n_bytes", "created_by")
+ROOT_ATTRS = (
+    "encoding-type",
+    "encoding-version",
+    "provenance",
+    "bitorder",
+    "n_units",
+    "n_bytes",
+    "created_by",
+)
 #: Root members. ``results`` is optional.
 ROOT_MEMBERS = ("layers", "splits")
 OPTIONAL_ROOT_MEMBERS = ("results",)

@@ -17,12 +17,21 @@ def summarize(path: str | Path) -> dict[str, Any]:
             "n_units": cf.n_units,
             "n_bytes": cf.n_bytes,
             "splits": {
-                s: {"n_samples": cf.n_rows(s), **cf.split_info(s), "n_classes": int(len(set(cf.labels(s).tolist())))}
+                s: {
+                    "n_samples": cf.n_rows(s),
+                    **cf.split_info(s),
+                    "n_classes": int(len(set(cf.labels(s).tolist()))),
+                }
                 for s in cf.splits
             },
             "layers": [
-                {"name": ly.name, "kind": ly.kind, "shape": list(ly.shape), "n_units": ly.n_units,
-                 "byte_offset": ly.byte_offset}
+                {
+                    "name": ly.name,
+                    "kind": ly.kind,
+                    "shape": list(ly.shape),
+                    "n_units": ly.n_units,
+                    "byte_offset": ly.byte_offset,
+                }
                 for ly in cf.layers
             ],  # fmt: skip
             "factors": cf.factors,

@@ -73,12 +73,18 @@ def open_h5(path: str | Path) -> h5py.File:
             found = fh.read(8) == _HDF5_SIGNATURE
             offset = 512 if offset == 0 else offset * 2
     if not found:
-        msg = f"{p}: not an HDF5 file (no HDF5 signature). actcode reads neural-code files written by 'actcode extract'."
+        msg = (
+            f"{p}: not an HDF5 file (no HDF5 signature). actcode reads neural-code files written by 'actcode "
+            "extract'."
+        )
         raise NotHDF5Error(msg)
     try:
         return h5py.File(p, "r")
     except OSError as exc:
-        msg = f"{p}: HDF5 cannot open the file; it is truncated or damaged ({_short(exc)}). Re-create or re-copy it."
+        msg = (
+            f"{p}: HDF5 cannot open the file; it is truncated or damaged ({_short(exc)}). Re-create or "
+            "re-copy it."
+        )
         raise NotHDF5Error(msg) from None
 
 
@@ -161,11 +167,15 @@ def check_identity(f: h5py.File, p: Path) -> tuple[int, int, int]:
         )
         raise VersionTooNewError(msg)
     if version[0] not in spec.READABLE_MAJORS:
-        msg = f"{p}: format version {text} is older than any this actcode reads (major {spec.READABLE_MAJORS})."
+        msg = (
+            f"{p}: format version {text} is older than any this actcode reads (major "
+            f"{spec.READABLE_MAJORS})."
+        )
         raise VersionTooOldError(msg)
     if version[1] > ours[1]:
         warnings.warn(
-            f"{p}: format version {text} is newer than {spec.FORMAT_VERSION}; additions this actcode does not know are ignored.",
+            f"{p}: format version {text} is newer than {spec.FORMAT_VERSION}; additions this actcode does "
+            "not know are ignored.",
             NewerMinorVersionWarning,
             stacklevel=3,
         )
@@ -221,27 +231,48 @@ def check_layers(f: h5py.File, p: Path) -> tuple[list[LayerInfo], int, int]:
         lname = cols["name"][i]
         lw = f"{where} row {i} ({lname!r})"
         if not lname or len(lname) > spec.MAX_NAME_LENGTH or lname in seen:
-            msg = f"{lw}: layer names must be unique non-empty strings of at most {spec.MAX_NAME_LENGTH} characters."
+            msg = (
+                f"{lw}: layer names must be unique non-empty strings of at most {spec.MAX_NAME_LENGTH} "
+                "characters."
+            )
             raise FormatError(msg)
         seen.add(lname)
         try:
             shape = json.loads(cols["shape"][i])
-            if not isinstance(shape, list) or not shape or not all(isinstance(s, int) and s > 0 for s in shape):
+            if (
+                not isinstance(shape, list)
+                or not shape
+                or not all(isinstance(s, int) and s > 0 for s in shape)
+            ):
                 raise ValueError
         except ValueError:
-            msg = f"{lw}: shape must be a JSON list of positive integers such as \"[16, 8, 8]\". Got {cols['shape'][i]!r}."
+            msg = (
+                f"{lw}: shape must be a JSON list of positive integers such as \"[16, 8, 8]\". Got "
+                f"{cols['shape'][i]!r}."
+            )
             raise ShapeError(msg) from None
         units = math.prod(shape)
         if int(cols["n_units"][i]) != units:
-            msg = f"{lw}: n_units must equal the product of shape {shape} = {units}. Got {int(cols['n_units'][i])} instead."
+            msg = (
+                f"{lw}: n_units must equal the product of shape {shape} = {units}. Got "
+                f"{int(cols['n_units'][i])} instead."
+            )
             raise ShapeError(msg)
         if int(cols["n_bytes"][i]) != (units + 7) // 8:
-            msg = f"{lw}: n_bytes must be ceil(n_units/8) = {(units + 7) // 8}. Got {int(cols['n_bytes'][i])} instead."
+            msg = (
+                f"{lw}: n_bytes must be ceil(n_units/8) = {(units + 7) // 8}. Got {int(cols['n_bytes'][i])} "
+                "instead."
+            )
             raise ShapeError(msg)
         if int(cols["byte_offset"][i]) != offset:
-            msg = f"{lw}: byte_offset must be {offset} (segments are back to back). Got {int(cols['byte_offset'][i])} instead."
+            msg = (
+                f"{lw}: byte_offset must be {offset} (segments are back to back). Got "
+                f"{int(cols['byte_offset'][i])} instead."
+            )
             raise ShapeError(msg)
-        layers.append(LayerInfo(lname, str(cols["kind"][i]), tuple(shape), offset, int(cols["call_index"][i])))
+        layers.append(
+            LayerInfo(lname, str(cols["kind"][i]), tuple(shape), offset, int(cols["call_index"][i]))
+        )
         offset += (units + 7) // 8
     n_units = _int_attr(f, "n_units", f"{p}: the root group")
     n_bytes = _int_attr(f, "n_bytes", f"{p}: the root group")
@@ -272,7 +303,9 @@ def check_storage(ds: h5py.Dataset, where: str) -> None:
         if chunk_bytes > spec.MAX_CHUNK_BYTES:
             msg = f"{where} has chunks of {chunk_bytes} bytes; at most {spec.MAX_CHUNK_BYTES} are allowed."
             raise StorageError(msg)
-        expected = math.prod(math.ceil(s / c) for s, c in zip(ds.shape, ds.chunks, strict=True)) if ds.size else 0
+        expected = (
+            math.prod(math.ceil(s / c) for s, c in zip(ds.shape, ds.chunks, strict=True)) if ds.size else 0
+        )
         stored = ds.id.get_num_chunks()
         if stored != expected:
             msg = (
@@ -284,7 +317,10 @@ def check_storage(ds: h5py.Dataset, where: str) -> None:
         need = ds.size * itemsize
         have = ds.id.get_storage_size()
         if have < need:
-            msg = f"{where} claims shape {ds.shape} ({need} bytes) but stores {have} bytes; the file is truncated or forged."
+            msg = (
+                f"{where} claims shape {ds.shape} ({need} bytes) but stores {have} bytes; the file is "
+                "truncated or forged."
+            )
             raise StorageError(msg)
 
 
@@ -321,7 +357,10 @@ def check_splits(f: h5py.File, p: Path, n_bytes: int, version: tuple[int, int, i
             msg = f"{where}/codes must have dtype uint8. Got {codes.dtype} instead."
             raise DtypeError(msg)
         if codes.ndim != 2 or codes.shape[1] != n_bytes:
-            msg = f"{where}/codes must have shape (n_samples, {n_bytes}) for the layer table. Got {codes.shape} instead."
+            msg = (
+                f"{where}/codes must have shape (n_samples, {n_bytes}) for the layer table. Got "
+                f"{codes.shape} instead."
+            )
             raise ShapeError(msg)
         n = int(codes.shape[0])
         if n == 0:
@@ -363,7 +402,10 @@ def check_results(f: h5py.File, p: Path, version: tuple[int, int, int]) -> list[
         kg = _member(g, kind, f"{p}: /results", h5py.Group)
         etype = _str_attr(kg, spec.ENCODING_TYPE, where)
         if etype != spec.RESULT_KIND_TYPES[kind]:
-            msg = f"{where} attribute encoding-type must be {spec.RESULT_KIND_TYPES[kind]!r}. Got {etype!r} instead."
+            msg = (
+                f"{where} attribute encoding-type must be {spec.RESULT_KIND_TYPES[kind]!r}. Got {etype!r} "
+                "instead."
+            )
             raise FormatError(msg)
         rv = _str_attr(kg, spec.ENCODING_VERSION, where)
         try:

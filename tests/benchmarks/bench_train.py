@@ -26,9 +26,9 @@ import torch.nn.functional as F
 
 from actcode.config import ModelSpec, TrainConfig
 from actcode.data import DataSpec, load_dataset
+from actcode.devices import resolve_device
 from actcode.models import build_model
 from actcode.training import EpochReport, train
-from actcode.devices import resolve_device
 
 
 @dataclass

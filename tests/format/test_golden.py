@@ -19,7 +19,8 @@ ARCHIVES = Path(__file__).parents[1] / "data" / "archives"
 
 def _golden_module(version: str):  # noqa: ANN202
     spec = importlib.util.spec_from_file_location(f"golden_{version}", ARCHIVES / version / "make_golden.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -65,7 +66,13 @@ def test_h5dump_reads_the_golden_file() -> None:
     path = ARCHIVES / "v1.0.0" / "codes.h5"
     assert shutil.which("h5dump"), "h5dump is missing: install Debian's hdf5-tools"
     header = subprocess.run(["h5dump", "-H", str(path)], capture_output=True, text=True, check=True).stdout
-    for element in ('GROUP "layers"', 'GROUP "splits"', 'GROUP "results"', 'DATASET "codes"', "encoding-type"):
+    for element in (
+        'GROUP "layers"',
+        'GROUP "splits"',
+        'GROUP "results"',
+        'DATASET "codes"',
+        "encoding-type",
+    ):
         assert element in header
     data = subprocess.run(
         ["h5dump", "-d", "/splits/train/codes", "-s", "0,0", "-c", "1,3", "-y", "-w", "0", str(path)],

@@ -28,7 +28,9 @@ def code_sets(draw: st.DrawFn) -> tuple[list[LayerInfo], dict[str, np.ndarray]]:
     )
     layers = layout_layers([LayerInfo(f"site{i}", "ReLU", s) for i, s in enumerate(shapes)])
     d = sum(layer.n_units for layer in layers)
-    split_names = draw(st.lists(st.sampled_from(["train", "test", "random", "val-1"]), min_size=1, max_size=3, unique=True))
+    split_names = draw(
+        st.lists(st.sampled_from(["train", "test", "random", "val-1"]), min_size=1, max_size=3, unique=True)
+    )
     seed = draw(st.integers(0, 2**31))
     rng = np.random.default_rng(seed)
     splits = {s: rng.integers(0, 2, (draw(st.integers(1, 40)), d)).astype(np.uint8) for s in split_names}
@@ -78,7 +80,10 @@ def test_plain_h5py_recipe_reads_what_the_spec_says(code_file: Path) -> None:
         offs, nbytes, nunits = f["layers/byte_offset"][()], f["layers/n_bytes"][()], f["layers/n_units"][()]
         codes = f["splits/train/codes"][()]
         bits = np.concatenate(
-            [np.unpackbits(codes[:, o : o + b], axis=1, count=u) for o, b, u in zip(offs, nbytes, nunits, strict=True)],
+            [
+                np.unpackbits(codes[:, o : o + b], axis=1, count=u)
+                for o, b, u in zip(offs, nbytes, nunits, strict=True)
+            ],
             axis=1,
         )
         assert f["splits/train/codes"].compression == "gzip"

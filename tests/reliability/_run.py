@@ -10,7 +10,9 @@ from pathlib import Path
 ACTCODE = [sys.executable, "-m", "actcode"]
 
 
-def run(*args: str | Path, stdin: str | None = None, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str | Path, stdin: str | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run ``actcode ARGS`` and return the completed process (text mode)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     return subprocess.run(

@@ -29,7 +29,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("command", ["info", "validate", "measure", "probe"])
-def test_each_bad_code_file_gives_one_line_and_exit_3(command: str, corpus: dict[str, Path], tmp_path: Path) -> None:
+def test_each_bad_code_file_gives_one_line_and_exit_3(
+    command: str, corpus: dict[str, Path], tmp_path: Path
+) -> None:
     # info reads metadata only, so it does not scan the pad bits of every row
     names = [n for n in BAD_CODE_FILES if not (command == "info" and n == "pad-bits")]
     files = [corpus[name] for name in names]
@@ -58,10 +60,12 @@ def test_bad_checkpoints_give_one_line(tmp_path: Path, corpus: dict[str, Path]) 
     import torch
 
     wrong = tmp_path / "wrong-shapes.pt"
-    torch.save({"format": "actcode.checkpoint", "format_version": "1.0.0", "state_dict": {"w": torch.zeros(2)},
-                "config": "{}"}, wrong)  # fmt: skip
+    torch.save({"format": "actcode.checkpoint", "format_version": "1.0.0",
+                "state_dict": {"w": torch.zeros(2)}, "config": "{}"}, wrong)  # fmt: skip
     newer = tmp_path / "newer.pt"
-    torch.save({"format": "actcode.checkpoint", "format_version": "7.0.0", "state_dict": {}, "config": "{}"}, newer)
+    torch.save(
+        {"format": "actcode.checkpoint", "format_version": "7.0.0", "state_dict": {}, "config": "{}"}, newer
+    )
     no_config = tmp_path / "no-config.pt"
     torch.save({"format": "actcode.checkpoint", "format_version": "1.0.0", "state_dict": {}}, no_config)
     files = [wrong, newer, no_config, corpus["random-bytes"], corpus["empty"]]
@@ -94,7 +98,10 @@ def test_pickle_payload_never_runs(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content"),
     [
-        ("train-images-idx3-ubyte", b"\x00\x00\x08\x03\x00\x00\x00\x05\x00\x00\x00\x1c\x00\x00\x00\x1c" + b"\x01" * 100),
+        (
+            "train-images-idx3-ubyte",
+            b"\x00\x00\x08\x03\x00\x00\x00\x05\x00\x00\x00\x1c\x00\x00\x00\x1c" + b"\x01" * 100,
+        ),
         ("train-images-idx3-ubyte", b"\x12\x34\x56\x78" + b"\x00" * 100),
     ],
     ids=["truncated-idx", "wrong-magic"],
@@ -112,11 +119,24 @@ def test_bad_data_folders_give_one_line(tmp_path: Path, name: str, content: byte
     (root / name).write_bytes(content)
     with gzip.open(root / "unused.gz", "wb") as fh:
         fh.write(b"")
-    r = run("train", "--dataset", "mnist", "--data-root", root, "--epochs", "1", "--width", "4", "--out", tmp_path / "runs")
+    r = run(
+        "train",
+        "--dataset",
+        "mnist",
+        "--data-root",
+        root,
+        "--epochs",
+        "1",
+        "--width",
+        "4",
+        "--out",
+        tmp_path / "runs",
+    )
     assert r.returncode == 3, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     lines = error_lines(r.stderr, "train")
-    assert len(lines) == 1 and "train-images-idx3-ubyte" in lines[0]
+    assert len(lines) == 1
+    assert "train-images-idx3-ubyte" in lines[0]
     assert not list((tmp_path / "runs").glob("*.pt")) if (tmp_path / "runs").exists() else True
 
 
@@ -125,4 +145,5 @@ def test_missing_data_folder_names_the_files(tmp_path: Path) -> None:
     assert r.returncode == 4
     lines = error_lines(r.stderr, "train")
     assert len(lines) == 1
-    assert "data_batch_1" in lines[0] and str(tmp_path / "nothing") in lines[0]
+    assert "data_batch_1" in lines[0]
+    assert str(tmp_path / "nothing") in lines[0]

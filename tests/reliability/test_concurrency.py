@@ -13,7 +13,6 @@ from actcode.io import open_codes, validate
 from tests.reliability._run import ACTCODE, run
 from tests.reliability.corpus import valid_code_file
 
-
 _PROCS: list[subprocess.Popen[str]] = []
 
 
@@ -89,4 +88,5 @@ def test_train_and_extract_write_into_one_folder_at_once(tmp_path: Path) -> None
     assert len(t_out.split()) == 3
     validate(e_out.strip())
     names = sorted(p.name for p in out.iterdir())
-    assert len(names) == 1 + 3 + 1 and len(set(names)) == 5
+    assert len(names) == 1 + 3 + 1
+    assert len(set(names)) == 5

@@ -8,10 +8,8 @@ with exit code 130 and a short message.
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 

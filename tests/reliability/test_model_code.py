@@ -1,4 +1,4 @@
-"""Code from a checkpoint (issue 11, class 2): a checkpoint RECORDS its model factory; the code runs only if named.
+"""Code from a checkpoint (issue 11, class 2): a checkpoint RECORDS its model factory; it runs only if named.
 
 A checkpoint whose config says ``model.name = "custom"`` and ``factory = "/…/evil.py:make"`` must
 not make ``actcode extract ck.pt`` import that file; a relative factory is never resolved from
@@ -48,7 +48,8 @@ def checkpoint(path: Path, factory: str) -> Path:
     idx = np.arange(40, dtype=np.int64)
     payload = make_payload(
         config=config, epoch=1, state_dict=net.state_dict(), train_indices=idx, val_indices=idx[:0],
-        train_labels=idx % 10, noisy_indices=idx[:0], history=[], metrics={}, input_shape=(1, 8, 8), n_classes=10,
+        train_labels=idx % 10, noisy_indices=idx[:0], history=[], metrics={}, input_shape=(1, 8, 8),
+        n_classes=10,
     )  # fmt: skip
     return write_checkpoint(path, payload)
 

@@ -17,7 +17,9 @@ from tests.reliability.corpus import valid_code_file
 
 def _shell(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ACTCODE": f"{shlex.quote(sys.executable)} -m actcode"}
-    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 @pytest.mark.parametrize("command", ["validate", "info"])
@@ -29,16 +31,21 @@ def test_head_closes_the_pipe_early_and_the_command_exits_cleanly(tmp_path: Path
     out = r.stdout.splitlines()
     assert out[0] == str(f)
     assert out[-1] == "status=0"
-    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
+    assert "Traceback" not in r.stderr
+    assert "BrokenPipe" not in r.stderr
 
 
-@pytest.mark.parametrize("command", ["extract", "measure", "probe", "info", "validate", "chart curves --x epoch --y redundancy_train"])
+@pytest.mark.parametrize(
+    "command",
+    ["extract", "measure", "probe", "info", "validate", "chart curves --x epoch --y redundancy_train"],
+)
 def test_empty_stdin_is_a_clear_error(command: str, tmp_path: Path) -> None:
     r = run(*command.split(), stdin="", cwd=tmp_path)
     name = command.split()[0]
     assert r.returncode == 5, r.stderr
     lines = error_lines(r.stderr, name)
-    assert len(lines) == 1 and "stdin was empty" in lines[0], r.stderr
+    assert len(lines) == 1, r.stderr
+    assert "stdin was empty" in lines[0], r.stderr
     assert r.stdout == ""
 
 
@@ -52,7 +59,9 @@ def test_paths_with_spaces_flow_through_the_pipeline(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     (path,) = r.stdout.splitlines()
-    assert path.startswith(str(folder)) and path.endswith(".h5") and " " in path
+    assert path.startswith(str(folder))
+    assert path.endswith(".h5")
+    assert " " in path
     assert Path(path).is_file()
 
 
@@ -65,4 +74,5 @@ def test_missing_path_mid_batch_goes_on_and_fails_at_the_end(tmp_path: Path) -> 
     assert r.returncode == 4
     assert r.stdout.splitlines() == [str(a), str(b)]
     lines = error_lines(r.stderr, "measure")
-    assert len(lines) == 1 and str(missing) in lines[0]
+    assert len(lines) == 1
+    assert str(missing) in lines[0]

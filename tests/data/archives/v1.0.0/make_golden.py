@@ -36,14 +36,20 @@ def golden_contents() -> dict[str, dict[str, np.ndarray]]:
         bits = rng.integers(0, 2, (n, d)).astype(np.uint8)
         bits[5] = bits[3]  # one collision in every split
         labels = np.full(n, -1) if split == "random" else rng.integers(0, 4, n)
-        out[split] = {"bits": bits, "labels": labels, "predictions": rng.integers(0, 4, n), "indices": np.arange(n) * 3}
+        out[split] = {
+            "bits": bits,
+            "labels": labels,
+            "predictions": rng.integers(0, 4, n),
+            "indices": np.arange(n) * 3,
+        }
     return out
 
 
 def main() -> None:
     path = Path(__file__).with_name("codes.h5")
-    factors = {"dataset": "synthetic", "model": "golden", "width": 57, "depth": 4, "epoch": 1, "sample_size": 60,
-               "weight_decay": 0.0, "dropout": 0.0, "label_noise": 0.0, "seed": SEED}  # fmt: skip
+    factors = {"dataset": "synthetic", "model": "golden", "width": 57, "depth": 4, "epoch": 1,
+               "sample_size": 60, "weight_decay": 0.0, "dropout": 0.0, "label_noise": 0.0,
+               "seed": SEED}  # fmt: skip
     prov = make_provenance(command="make_golden.py", factors=factors, network={"test_accuracy": 0.25})
     prov.update({"created": "2026-11-27T00:00:00+00:00", "argv": ["make_golden.py"], "environment": {}})
     with CodeWriter(path, LAYERS, prov) as w:
@@ -56,7 +62,9 @@ def main() -> None:
         rows.append((split, "all", "redundancy", (n - len(np.unique(c["bits"], axis=0))) / n))
     add_results(path, "measure", ResultTable.from_rows(rows), params={"golden": True},
                 arrays={"train/collision_sizes": np.array([0, 58, 1])})  # fmt: skip
-    add_results(path, "probe", ResultTable.from_rows([("test", "all", "knn_accuracy", 0.25)]), params={"k": 9})
+    add_results(
+        path, "probe", ResultTable.from_rows([("test", "all", "knn_accuracy", 0.25)]), params={"k": 9}
+    )
 
 
 if __name__ == "__main__":
