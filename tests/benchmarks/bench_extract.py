@@ -3,6 +3,12 @@
 Run: ``.venv/bin/python tests/benchmarks/bench_extract.py`` (add ``--quick`` for a smaller run).
 Prints ratios and measurements; asserts nothing about time.
 
+0. The issue-12 targets (``--models``, the default first part): the digits MLP (64 inputs, the
+   README's ``--width 64``), the CIFAR ResNet-20 (nn.ReLU modules), the pytorch-cifar ResNet
+   spelled with ``F.relu`` (operator-level capture), and a torchvision ResNet-18 at 224 x 224
+   (about 2.3 M bits per image). Each is timed as a plain forward loop, and as
+   ``extract_codes`` into a file with the default settings (compression ``auto``, blocks
+   written in a background thread) and with ``gzip`` and ``none``. Target: default <= 1.1x.
 1. Overhead. For an MLP (MNIST-shaped, BN, 3 x 1024 hidden units) and a CNN (a VGG-11 at 1/4
    width on CIFAR-shaped inputs), the same model, data and batch size are timed as
    a) a plain forward loop (eval, ``torch.inference_mode``): the baseline;
@@ -56,7 +62,14 @@ def codes_only(model: nn.Module, x: torch.Tensor, bs: int, sites: list, backend:
             rec.packed()
 
 
-def full_extract(model: nn.Module, x: torch.Tensor, bs: int, sites: list, compression: str | None) -> None:
+def full_extract(
+    model: nn.Module,
+    x: torch.Tensor,
+    bs: int,
+    sites: list,
+    compression: str | None,
+    census: list | None = None,
+) -> None:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "b.h5"
         with CodeWriter(
@@ -70,6 +83,7 @@ def full_extract(model: nn.Module, x: torch.Tensor, bs: int, sites: list, compre
                 "test",
                 batch_size=bs,
                 device="cpu",
+                census=census,
             )
 
 
@@ -160,12 +174,88 @@ def memory(n: int, channels: int, bs: int) -> None:
     )
 
 
+def cifar_functional_resnet() -> nn.Module:
+    """The pytorch-cifar ResNet-18 layout (F.relu in forward), at 1/4 width: the operator-level path."""
+    import torch.nn.functional as F
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int) -> None:
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+            self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+            self.sc: nn.Module = nn.Sequential()
+            if stride != 1 or cin != cout:
+                self.sc = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = F.relu(self.b1(self.c1(x)))
+            return F.relu(self.b2(self.c2(out)) + self.sc(x))
+
+    class Net(nn.Module):
+        def __init__(self, w: int = 16) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w)
+            chans, blocks, cin = [w, 2 * w, 4 * w, 8 * w], [], w
+            for i, c in enumerate(chans):
+                for j in range(2):
+                    blocks.append(Block(cin, c, 2 if i and not j else 1))
+                    cin = c
+            self.blocks = nn.Sequential(*blocks)
+            self.fc = nn.Linear(cin, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = self.blocks(F.relu(self.bn(self.conv(x))))
+            return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+
+    return Net()
+
+
+def target_models(quick: bool) -> list[tuple[str, nn.Module, tuple[int, ...], int, int]]:
+    """(name, model, input shape, N, batch) of the issue-12 targets."""
+    from torchvision.models import resnet18
+
+    return [
+        ("digits MLP (width 64)", build_model(ModelSpec(width=64), (1, 8, 8), 10), (1, 8, 8), 1797, 256),
+        ("CIFAR ResNet-20", build_model(ModelSpec(name="resnet20"), (3, 32, 32), 10), (3, 32, 32),
+         256 if quick else 1024, 128),
+        ("pytorch-cifar ResNet-18 x0.25, F.relu", cifar_functional_resnet(), (3, 32, 32),
+         256 if quick else 1024, 128),
+        ("torchvision ResNet-18 224x224", resnet18(), (3, 224, 224), 32 if quick else 96, 32),
+    ]  # fmt: skip
+
+
+def target(name: str, model: nn.Module, shape: tuple[int, ...], n: int, bs: int, repeat: int) -> None:
+    """One model: default extraction (compression auto, threaded writes) against a plain forward pass."""
+    model.eval()
+    x = torch.rand(n, *shape)
+    sites = find_sites(model, x[:2], mode="ops")
+    d = sum(s.n_units for s in sites)
+    ops = sum(1 for s in sites if s.op)
+    forward_only(model, x[: min(n, 2 * bs)], bs)  # warm-up
+    t = best_of(
+        {
+            "forward": lambda: forward_only(model, x, bs),
+            "auto": lambda: full_extract(model, x, bs, sites, "auto", sites),
+            "gzip": lambda: full_extract(model, x, bs, sites, "gzip", sites),
+            "none": lambda: full_extract(model, x, bs, sites, None, sites),
+        },
+        repeat,
+    )
+    bw, bc = t["forward"]
+    print(f"{name}: N={n} batch={bs} sites={len(sites)} ({ops} op sites) D={d} bits/row")
+    for key, label in (("auto", "default (auto)"), ("gzip", "gzip"), ("none", "no compression")):
+        w, c = t[key]
+        print(f"  {label:16s} wall x{w / bw:.2f} of forward {bw:.3f}s | cpu x{c / bc:.2f} of {bc:.3f}s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-overhead", action="store_true")
+    ap.add_argument("--skip-targets", action="store_true", help="skip the issue-12 targets (part 0)")
+    ap.add_argument("--only-targets", action="store_true", help="run the issue-12 targets only")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = ap.parse_args()
     if args.threads:
@@ -173,6 +263,11 @@ def main() -> None:
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     q = args.quick
     torch.manual_seed(0)
+    if not args.skip_targets:
+        for spec in target_models(q):
+            target(*spec, args.repeat)
+    if args.only_targets:
+        return
     if not args.skip_overhead:
         mlp = build_model(ModelSpec(name="mlp", widths=(1024, 1024, 1024), bn=True), (1, 28, 28), 10)
         overhead("MLP 784-1024x3 (BN)", mlp, (1, 28, 28), 4096 if q else 16384, 256, args.repeat)
