@@ -176,7 +176,7 @@ def extract(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     data_root: str | Path | None = None,
-    compression: str | None = "gzip",
+    compression: str | None = "auto",
     shard: str | Shard | None = None,
     model: str | None = None,
     trust_model_code: bool = False,
@@ -210,8 +210,9 @@ def extract(
         ``progress(rows_done, rows_total)`` after each batch.
     data_root : str or Path, optional
         Folder of the dataset's files, in place of the one recorded in the checkpoint.
-    compression : {"gzip", None}
-        Filter of the code matrices; None is faster for long codes that barely compress.
+    compression : {"auto", "gzip", None}
+        Filter of the code matrices: ``auto`` deflates a split only when its first block
+        shrinks to 70 % or less; None is faster for long codes that barely compress.
     shard : str or Shard, optional
         ``"I/N"``: code only the I-th of N contiguous row ranges of every split
         (:mod:`actcode.extraction.shards`); ``actcode merge`` stitches the N files. The default

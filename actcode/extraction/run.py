@@ -281,7 +281,7 @@ def extract_model(
     provenance: Mapping[str, Any] | None = None,
     check_functional: bool = True,
     progress: Callable[[int, int], None] | None = None,
-    compression: str | None = "gzip",
+    compression: str | None = "auto",
     backend: str = "auto",
     sites: str = "ops",
 ) -> Path:
@@ -313,7 +313,7 @@ def extract_model(
     progress : callable, optional
         Called as ``progress(rows_done, rows_total)`` after each batch (``rows_total`` is 0
         when a split is a stream of unknown length).
-    compression : {"gzip", None, "auto"}
+    compression : {"auto", "gzip", None}
         Filter of the code matrices (deflate, in every HDF5 build); None writes faster when
         the codes barely compress (long, random-looking codes); ``auto`` measures each
         split's first block and deflates only when that saves at least 30 %.
