@@ -15,7 +15,8 @@ def unpack(codes: np.ndarray) -> np.ndarray:
 def hamming_block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamming distances between packed rows ``a`` (n_a, n_bytes) and ``b`` (n_b, n_bytes)."""
     ua, ub = unpack(a).astype(np.int64), unpack(b).astype(np.int64)
-    return (ua[:, None, :] != ub[None, :, :]).sum(axis=2)
+    out: np.ndarray = (ua[:, None, :] != ub[None, :, :]).sum(axis=2)
+    return out
 
 
 def topk_hamming(
@@ -49,7 +50,8 @@ def group_ids(codes: np.ndarray) -> np.ndarray:
 
 def bit_counts(codes: np.ndarray) -> np.ndarray:
     """Number of rows with each bit on, pad bits included."""
-    return unpack(codes).sum(axis=0).astype(np.int64)
+    out: np.ndarray = unpack(codes).sum(axis=0).astype(np.int64)
+    return out
 
 
 def nearest_class_distances(
@@ -82,4 +84,5 @@ def average_precision(q: np.ndarray, ql: np.ndarray, t: np.ndarray, tl: np.ndarr
 def redundancy(bits: np.ndarray) -> float:
     """The study's redundancy ratio: ``(N - #distinct rows) / N`` with ``np.unique(axis=0)``."""
     n = bits.shape[0]
-    return (n - np.unique(bits, axis=0).shape[0]) / n
+    out: float = (n - np.unique(bits, axis=0).shape[0]) / n
+    return out

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 
 #: Bit order inside each byte, as ``np.packbits(..., bitorder="big")``: unit 0 of a layer
 #: is the most significant bit of the layer's first byte.
-BITORDER = "big"
+BITORDER: Final = "big"
 
 
 @dataclass(frozen=True)

@@ -549,15 +549,18 @@ class CodeFile:
 
     def labels(self, split: str) -> np.ndarray:
         """True labels of a split, int64 (n_samples,)."""
-        return self._column(split, "labels")
+        out: np.ndarray = self._column(split, "labels")
+        return out
 
     def predictions(self, split: str) -> np.ndarray:
         """The network's predicted classes, int64 (n_samples,); -1 where unknown."""
-        return self._column(split, "predictions")
+        out: np.ndarray = self._column(split, "predictions")
+        return out
 
     def indices(self, split: str) -> np.ndarray:
         """Indices of the rows into their source dataset, int64 (n_samples,)."""
-        return self._column(split, "indices")
+        out: np.ndarray = self._column(split, "indices")
+        return out
 
     @_guard
     def training_labels(self, split: str) -> np.ndarray | None:

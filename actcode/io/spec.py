@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 #: Root ``encoding-type`` of a neural-code file.
 CODES_TYPE = "actcode.codes"
 #: The format version this actcode writes, and the newest it reads fully.
@@ -58,7 +60,7 @@ SPLIT_NUMBER_ATTRS = ("loss", "accuracy")
 #: Columns of a result table.
 RESULT_COLUMNS = {"split": "str", "scope": "str", "metric": "str", "value": "float64"}
 
-BITORDER = "big"
+BITORDER: Final = "big"
 COMPRESSION = "gzip"
 COMPRESSION_LEVEL = 1
 #: Target bytes per chunk of the code matrix (rows are never split across chunks).

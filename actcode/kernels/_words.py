@@ -36,7 +36,7 @@ else:
     @njit(inline="always", cache=True)
     def popcount64(x):  # type: ignore[no-untyped-def]
         """Number of set bits of a 64-bit word (LLVM ``ctpop``), as int64."""
-        return _ctpop(x)
+        return _ctpop(x)  # type: ignore[call-arg]
 
 
 def to_words(codes: np.ndarray) -> np.ndarray:

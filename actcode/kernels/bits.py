@@ -48,7 +48,8 @@ def bit_counts(codes: np.ndarray) -> np.ndarray:
     n_chunks = max(1, min(numba.get_num_threads(), codes.shape[0] // 256 or 1))
     hist = np.zeros((n_chunks, codes.shape[1], 256), np.int64)
     _byte_histograms(codes, hist)
-    return (hist.sum(axis=0) @ _BIT_OF_VALUE).reshape(-1)
+    out: np.ndarray = (hist.sum(axis=0) @ _BIT_OF_VALUE).reshape(-1)
+    return out
 
 
 @njit(parallel=True, cache=True)

@@ -85,7 +85,8 @@ def group_ids_from_representatives(rep_of: np.ndarray) -> np.ndarray:
     n = rep_of.shape[0]
     is_rep = rep_of == np.arange(n)
     ids_of_rep = np.cumsum(is_rep) - 1
-    return ids_of_rep[rep_of].astype(np.int64)
+    out: np.ndarray = ids_of_rep[rep_of].astype(np.int64)
+    return out
 
 
 @njit(cache=True)
@@ -249,7 +250,8 @@ class BlockedGrouper:
 def _ragged_arange(lengths: np.ndarray) -> np.ndarray:
     total = int(lengths.sum())
     offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.arange(total) - offsets
+    out: np.ndarray = np.arange(total) - offsets
+    return out
 
 
 def group_rows_blocked(blocks: Callable[[], Iterable[tuple[int, np.ndarray]]], n_rows: int) -> np.ndarray:

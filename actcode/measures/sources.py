@@ -68,7 +68,8 @@ class FileSource:
         return int(self._cf.n_rows(split))
 
     def labels(self, split: str) -> np.ndarray:
-        return self._labels[split]
+        out: np.ndarray = self._labels[split]
+        return out
 
     def blocks(self, split: str) -> Iterator[tuple[int, np.ndarray]]:
         yield from self._cf.iter_codes(split, block_rows=self.block_rows)

@@ -51,7 +51,8 @@ class BasicBlock(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        y: torch.Tensor = self.relu(out + identity)
+        return y
 
 
 class ResNet(nn.Module):
@@ -110,7 +111,8 @@ class ResNet(nn.Module):
         x = self.relu(self.bn1(self.conv1(x)))
         for k in range(1, self.n_stages + 1):
             x = getattr(self, f"layer{k}")(x)
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        out: torch.Tensor = self.fc(torch.flatten(self.avgpool(x), 1))
+        return out
 
 
 def make_resnet(

@@ -95,4 +95,5 @@ class VGG(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of shape (B, n_classes) for a batch of shape (B, C, H, W)."""
-        return self.classifier(self.flatten(self.features(x)))
+        out: torch.Tensor = self.classifier(self.flatten(self.features(x)))
+        return out

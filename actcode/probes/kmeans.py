@@ -59,7 +59,7 @@ def hungarian_accuracy(clusters: np.ndarray, labels: np.ndarray) -> float:
     return float(table[rows, cols].sum() / max(1, len(labels)))
 
 
-class KMeansProbe(BaseEstimator):
+class KMeansProbe(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no types
     """scikit-learn K-Means on dense 0/1 codes, scored by majority and by Hungarian mapping.
 
     Parameters

@@ -24,7 +24,7 @@ def _check_codes(X: np.ndarray, what: str) -> np.ndarray:
     return X
 
 
-class HammingKNNClassifier(ClassifierMixin, BaseEstimator):
+class HammingKNNClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no types
     """k-NN classifier on packed binary codes with the Hamming distance, exact and deterministic.
 
     Neighbours are the ``n_neighbors`` training rows nearest to the query, ties in distance
@@ -137,11 +137,13 @@ class HammingKNNClassifier(ClassifierMixin, BaseEstimator):
         np.add.at(votes, (np.repeat(np.arange(n), k), lab.ravel()), 1)
         top = votes == votes.max(axis=1, keepdims=True)
         if self.tie_break == "label":
-            return self.classes_[np.argmax(top, axis=1)]
+            out: np.ndarray = self.classes_[np.argmax(top, axis=1)]
+            return out
         dsum = np.zeros((n, n_classes), np.int64)
         np.add.at(dsum, (np.repeat(np.arange(n), k), lab.ravel()), d.ravel())
         key = np.where(top, dsum, np.iinfo(np.int64).max)
-        return self.classes_[np.argmin(key, axis=1)]
+        out = self.classes_[np.argmin(key, axis=1)]
+        return out
 
 
 def hamming_map(

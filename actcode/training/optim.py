@@ -33,8 +33,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     """Adam, or SGD with ``config.momentum``, at ``config.lr``, with :func:`decay_groups`."""
     groups = decay_groups(model, config.weight_decay)
     if config.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=config.lr)  # type: ignore[arg-type]
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)  # type: ignore[arg-type]
+        return torch.optim.Adam(groups, lr=config.lr)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
 
 
 def lr_at(config: TrainConfig, epoch: int) -> float:

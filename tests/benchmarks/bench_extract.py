@@ -36,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -52,7 +53,7 @@ def forward_only(model: nn.Module, x: torch.Tensor, bs: int) -> None:
             model(x[i : i + bs])
 
 
-def codes_only(model: nn.Module, x: torch.Tensor, bs: int, sites: list, backend: str) -> None:
+def codes_only(model: nn.Module, x: torch.Tensor, bs: int, sites: list[Any], backend: str) -> None:
     cpu = torch.device("cpu")
     with torch.inference_mode(), SiteRecorder(model, sites, backend=backend) as rec:
         for i in range(0, len(x), bs):
@@ -66,9 +67,9 @@ def full_extract(
     model: nn.Module,
     x: torch.Tensor,
     bs: int,
-    sites: list,
+    sites: list[Any],
     compression: str | None,
-    census: list | None = None,
+    census: list[Any] | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "b.h5"

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -35,9 +36,9 @@ def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def best(fn: Callable[[], object], repeats: int = 3) -> tuple[float, object]:
+def best(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
     """Best wall time of ``repeats`` calls, and the last result."""
-    out: object = None
+    out: Any = None
     times = []
     for _ in range(repeats):
         t = time.perf_counter()

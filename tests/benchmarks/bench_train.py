@@ -76,7 +76,7 @@ def hand_loop(spec: ModelSpec, epochs: int, *, threads: int, seed: int = 0, with
             idx = perm[i : i + 64]
             loss = F.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
         if with_val:
             model.eval()

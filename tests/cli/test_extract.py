@@ -54,7 +54,7 @@ class Evil:
         self.marker = marker
 
     def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
+        return (Path.touch, (str(self.marker),))
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from actcode.io import open_codes, validate
 ARCHIVES = Path(__file__).parents[1] / "data" / "archives"
 
 
-def _golden_module(version: str):  # noqa: ANN202
+def _golden_module(version: str) -> Any:
     spec = importlib.util.spec_from_file_location(f"golden_{version}", ARCHIVES / version / "make_golden.py")
     assert spec is not None
     assert spec.loader is not None

@@ -80,7 +80,7 @@ def _huge_layer(f: h5py.File) -> None:
 
 
 #: name -> function(valid_path, out_path) writing one bad file.
-BAD_CODE_FILES: dict[str, Callable[[Path, Path], None]] = {
+BAD_CODE_FILES: dict[str, Callable[[Path, Path], object]] = {
     "random-bytes": lambda v, o: o.write_bytes(np.random.default_rng(3).bytes(5000)),
     "empty": lambda v, o: o.write_bytes(b""),
     "text": lambda v, o: o.write_text("x_train,y_train\n1,2\n"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_pickle_payload_never_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
 
     class Payload:
-        def __reduce__(self):  # noqa: ANN204
+        def __reduce__(self) -> tuple[Any, ...]:
             return (open, (str(marker), "w"))
 
     import torch

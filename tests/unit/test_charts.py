@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from actcode.io import CodeWriter, ResultTable, add_results, make_provenance
 
 
 @pytest.fixture
-def pyplot():
+def pyplot() -> Iterator[Any]:
     """pyplot on the Agg backend; every figure is closed after the test."""
     import matplotlib.pyplot as plt
 
@@ -218,7 +219,7 @@ def test_style_helpers() -> None:
 
 
 # -- CurvesDisplay -------------------------------------------------------------------------
-def test_curves_panels_lines_labels(width_files: list[Path], pyplot) -> None:
+def test_curves_panels_lines_labels(width_files: list[Path], pyplot: Any) -> None:
     d = CurvesDisplay.from_files(
         width_files, x="width", y="redundancy_train+redundancy_test,kmeans_test+knn_test,accuracy_test"
     )
@@ -243,7 +244,7 @@ def test_curves_panels_lines_labels(width_files: list[Path], pyplot) -> None:
     assert len(d.bands_) == 5
 
 
-def test_curves_hue_log_axis_epoch_zero_and_first_epoch(pyplot) -> None:
+def test_curves_hue_log_axis_epoch_zero_and_first_epoch(pyplot: Any) -> None:
     runs = [
         _run(
             f"{w}-{e}-{s}",
@@ -282,7 +283,7 @@ def test_curves_hue_log_axis_epoch_zero_and_first_epoch(pyplot) -> None:
     ]
 
 
-def test_curves_on_user_axes_and_scope(width_files: list[Path], pyplot) -> None:
+def test_curves_on_user_axes_and_scope(width_files: list[Path], pyplot: Any) -> None:
     fig, axs = pyplot.subplots(1, 2)
     d = CurvesDisplay.from_files(
         width_files, x="width", y="redundancy_test,redundancy_test", scope="layer:fc1.relu"
@@ -309,7 +310,7 @@ def test_each_file_type_is_written(width_files: list[Path], tmp_path: Path, ext:
     assert [p.name for p in tmp_path.iterdir()] == [f"fig{ext}"]  # no temporary left behind
 
 
-def test_bad_output(width_files: list[Path], tmp_path: Path, pyplot) -> None:
+def test_bad_output(width_files: list[Path], tmp_path: Path, pyplot: Any) -> None:
     with pytest.raises(InvalidParameterError, match="extension must be one of .png, .svg, .pdf"):
         write_curves(width_files, tmp_path / "fig.jpg", x="width")
     with pytest.raises(OutputError, match="does not exist"):

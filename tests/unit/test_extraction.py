@@ -59,7 +59,8 @@ class MLPBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.relu1(self.bn1(self.fc1(self.flatten(x))))
-        return self.out(self.relu2(self.bn2(self.fc2(h))))
+        out: torch.Tensor = self.out(self.relu2(self.bn2(self.fc2(h))))
+        return out
 
 
 class SmallVGG(nn.Module):
@@ -84,7 +85,8 @@ class SmallVGG(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu1(self.bn1(self.conv1(x)))
         x = self.pool(self.relu2(self.bn2(self.conv2(x))))
-        return self.out(self.relu3(self.fc1(torch.flatten(x, 1))))
+        out: torch.Tensor = self.out(self.relu3(self.fc1(torch.flatten(x, 1))))
+        return out
 
 
 class LeakyNet(nn.Module):
@@ -100,7 +102,8 @@ class LeakyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act2(self.fc2(self.act1(self.fc1(x))))
-        return self.out(self.act4(self.fc4(self.act3(self.fc3(x)))))
+        out: torch.Tensor = self.out(self.act4(self.fc4(self.act3(self.fc3(x)))))
+        return out
 
 
 def bn64(h: torch.Tensor, bn: nn.Module) -> torch.Tensor:
@@ -345,7 +348,8 @@ def test_functional_relu_is_refused_with_a_clear_message(how: str, name: str) ->
             self.block = _Functional(how)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.block(x)
+            out: torch.Tensor = self.block(x)
+            return out
 
     with pytest.raises(FunctionalActivationError) as exc:
         find_sites(Outer(), torch.zeros(2, 4))

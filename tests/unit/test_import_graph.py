@@ -207,3 +207,28 @@ def test_package_init_only_reexports(package: str) -> None:
         if not _is_reexport(n)
     ]
     assert logic == [], f"{path} holds more than re-exports: {logic}"
+
+
+#: Third-party modules a package must not import (ruff's banned-api enforces the same in CI).
+BANNED: dict[str, tuple[str, ...]] = {
+    "actcode.io": ("torch", "typer"),
+    "actcode.kernels": ("torch", "h5py", "typer"),
+    "actcode": ("typer",),
+}
+
+
+def test_banned_third_party_imports() -> None:
+    bad = []
+    for name, path in _modules().items():
+        if name.startswith("actcode.cli"):
+            continue
+        banned = next(v for k, v in BANNED.items() if name == k or name.startswith(k + "."))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                roots = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                roots = [(node.module or "").split(".")[0]]
+            else:
+                continue
+            bad += [f"{name}:{node.lineno} imports {r}" for r in roots if r in banned]
+    assert bad == [], "\n".join(bad)

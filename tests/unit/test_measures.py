@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -34,7 +35,7 @@ def _scope_units(layers: list[LayerInfo], scope: str) -> np.ndarray:
 
 def _brute(
     bits: np.ndarray, labels: np.ndarray, train_bits: np.ndarray | None, train_labels: np.ndarray | None
-) -> dict:
+) -> dict[str, Any]:
     """Every measure of one split and scope from its 0/1 rows, with Python dicts."""
     n = bits.shape[0]
     groups: dict[bytes, list[int]] = defaultdict(list)
@@ -54,6 +55,7 @@ def _brute(
         "always_on_units": int((bits.sum(0) == n).sum()),
     }
     if train_bits is not None:
+        assert train_labels is not None
         train_groups: dict[bytes, list[int]] = defaultdict(list)
         for i, row in enumerate(train_bits):
             train_groups[row.tobytes()].append(int(train_labels[i]))
@@ -188,7 +190,7 @@ def code_file(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray], dict[str, np
     return write_code_file(tmp_path / "c.h5", bits, labels, layers), bits, labels, layers
 
 
-def test_measure_file_stores_results_and_keeps_codes(code_file: tuple) -> None:
+def test_measure_file_stores_results_and_keeps_codes(code_file: tuple[Any, ...]) -> None:
     from actcode.io import open_codes
 
     path, bits, labels, layers = code_file
@@ -213,7 +215,7 @@ def test_measure_file_stores_results_and_keeps_codes(code_file: tuple) -> None:
     assert table.get("train", "all", "redundancy") == ref.redundancy(bits["train"].astype(np.int8))
 
 
-def test_measure_file_streaming_equals_in_memory(code_file: tuple, tmp_path: Path) -> None:
+def test_measure_file_streaming_equals_in_memory(code_file: tuple[Any, ...], tmp_path: Path) -> None:
     path, *_ = code_file
     out1, t1 = measure_file(path, output=tmp_path / "mem.h5")
     out2, t2 = measure_file(path, output=tmp_path / "stream.h5", max_memory=200)
@@ -227,7 +229,7 @@ def test_measure_file_streaming_equals_in_memory(code_file: tuple, tmp_path: Pat
         assert unpack_bits(cf.codes("train"), cf.layers).shape == (120, 17)
 
 
-def test_measure_file_splits_layers_and_errors(code_file: tuple) -> None:
+def test_measure_file_splits_layers_and_errors(code_file: tuple[Any, ...]) -> None:
     path, *_ = code_file
     _, t = measure_file(path, splits=["test"], layers=["fc1*"], nn=False)
     assert t.splits == ["test"]

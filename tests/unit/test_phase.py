@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ nan = np.nan
 
 
 @pytest.fixture
-def pyplot():
+def pyplot() -> Iterator[Any]:
     """pyplot on the Agg backend; every figure is closed after the test."""
     import matplotlib.pyplot as plt
 
@@ -100,7 +102,7 @@ def test_shape_mismatch() -> None:
 
 # -- the display --------------------------------------------------------------------------
 def _runs(
-    widths: list[int], sizes: list[int], seeds: tuple[int, ...] = (0, 1), skip: tuple = ()
+    widths: list[int], sizes: list[int], seeds: tuple[int, ...] = (0, 1), skip: tuple[Any, ...] = ()
 ) -> list[Run]:
     """A study-like synthetic grid: R falls with width and n, accuracy rises."""
     runs = []
@@ -134,7 +136,7 @@ def test_grid_means_over_seeds_and_regimes() -> None:
     assert d.regimes_[2, 2] == SUFFICIENT
 
 
-def test_heatmap_artists(pyplot) -> None:
+def test_heatmap_artists(pyplot: Any) -> None:
     d = PhaseChartDisplay.from_runs(
         _runs([1, 4, 16, 32, 64, 128], [10, 30, 100, 300, 1000, 3000], skip=((128, 10),)),
         x="width",
@@ -168,7 +170,7 @@ def test_heatmap_artists(pyplot) -> None:
     assert "under: R > 0.1 or A < 0.75" in d.legend_.get_title().get_text()
 
 
-def test_boundaries_lie_on_cell_edges(pyplot) -> None:
+def test_boundaries_lie_on_cell_edges(pyplot: Any) -> None:
     runs = []
     for i, w in enumerate([1, 2, 3]):
         r = [0.5, 0.05, 0.0][i]
@@ -188,7 +190,7 @@ def test_boundaries_lie_on_cell_edges(pyplot) -> None:
     assert d.ax_.get_xscale() == "linear"
 
 
-def test_epoch_zero_on_log_axis(pyplot) -> None:
+def test_epoch_zero_on_log_axis(pyplot: Any) -> None:
     runs = [
         Run(
             Path(f"{w}-{e}.h5"),
@@ -204,7 +206,7 @@ def test_epoch_zero_on_log_axis(pyplot) -> None:
     assert [t.get_text() for t in d.ax_.get_yticklabels()] == ["0", "1", "10", "100"]
 
 
-def test_contour_style_and_no_regions(pyplot) -> None:
+def test_contour_style_and_no_regions(pyplot: Any) -> None:
     d = PhaseChartDisplay.from_runs(
         _runs([2, 8, 32], [10, 100, 1000]),
         x="width",
@@ -225,7 +227,7 @@ def test_contour_style_and_no_regions(pyplot) -> None:
     assert d.colorbar_.ax.get_ylabel() == "K-NN accuracy (test)"
 
 
-def test_plot_on_user_axes(pyplot) -> None:
+def test_plot_on_user_axes(pyplot: Any) -> None:
     fig, (a1, a2) = pyplot.subplots(1, 2)
     d = PhaseChartDisplay.from_runs(_runs([2, 8], [10, 100]), x="width", y="sample_size")
     d.plot(ax=a2, colorbar=False, legend=False)
@@ -273,7 +275,7 @@ def _study_grid() -> list[Run]:
 
 @pytest.mark.parametrize("log", [None, False])
 def test_geometric_axes_are_log_and_regime_labels_cover_no_tick_and_no_label(
-    pyplot, log: bool | None
+    pyplot: Any, log: bool | None
 ) -> None:
     d = PhaseChartDisplay.from_runs(_study_grid(), x="width", y="epoch", logx=log, logy=log).plot()
     ax = d.ax_

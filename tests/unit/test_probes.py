@@ -31,7 +31,9 @@ from actcode.testing import synthetic_bits
 from actcode.testing.helpers import write_code_file
 
 
-def _task(n_train: int, n_test: int, n_bits: int, *, n_classes: int = 3, flip: float = 0.3, seed: int = 0):
+def _task(
+    n_train: int, n_test: int, n_bits: int, *, n_classes: int = 3, flip: float = 0.3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     b, y, protos = synthetic_bits(n_train, n_bits, n_classes=n_classes, flip=flip, seed=seed)
     bt, yt, _ = synthetic_bits(
         n_test, n_bits, n_classes=n_classes, flip=flip, seed=seed + 1, prototypes=protos

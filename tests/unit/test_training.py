@@ -228,8 +228,8 @@ def test_weight_decay_changes_the_update(tmp_path: Path) -> None:
     common = dict(
         model=spec, optimizer="sgd", momentum=0.0, lr=0.1, sample_size=64, batch_size=64, save_at=(0, 1)
     )
-    p0 = run(cfg(tmp_path / "a", weight_decay=0.0, **common))[0]  # type: ignore[arg-type]
-    p1 = run(cfg(tmp_path / "b", weight_decay=0.5, **common))[0]  # type: ignore[arg-type]
+    p0 = run(cfg(tmp_path / "a", weight_decay=0.0, **common))[0]
+    p1 = run(cfg(tmp_path / "b", weight_decay=0.5, **common))[0]
     w0 = load_checkpoint(p0[0]).state_dict
     a, b = load_checkpoint(p0[1]).state_dict, load_checkpoint(p1[1]).state_dict
     for name in ("fc1.weight", "out.weight"):
@@ -347,7 +347,7 @@ def test_custom_factory_run_records_the_spec(tmp_path: Path) -> None:
     assert paths[-1].name.startswith("digits-custom_make-n1150-")
     assert ck.factors()["model"] == f"{f}:make"
     assert ck.factors()["width"] is None
-    assert isinstance(ck.build_model()[1], nn.Linear)
+    assert isinstance(ck.build_model()[1], nn.Linear)  # type: ignore[index]
 
 
 def test_custom_model_with_wrong_output_is_refused(tmp_path: Path) -> None:
