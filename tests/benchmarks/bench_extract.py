@@ -206,7 +206,8 @@ def cifar_functional_resnet() -> nn.Module:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             out = self.blocks(F.relu(self.bn(self.conv(x))))
-            return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+            y: torch.Tensor = self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+            return y
 
     return Net()
 
