@@ -64,6 +64,14 @@ class ProvenanceError(FormatError):
     """The provenance record is not valid JSON or does not follow its schema."""
 
 
+class ExternalDataError(FormatError):
+    """An element keeps its data outside the file: external storage, a link or a virtual dataset."""
+
+
+class LabelRangeError(FormatError):
+    """A label or predicted class is outside -1 .. 2**31 - 1."""
+
+
 class EmptySplitError(FormatError):
     """A split holds no rows."""
 
@@ -106,6 +114,12 @@ class OutputError(ActcodeError, OSError):
 
 class LockTimeoutError(ActcodeError):
     """Another process holds the file's results lock for too long (exit code 8)."""
+
+    exit_code = 8
+
+
+class FileInUseError(ActcodeError):
+    """Another process holds the file open for writing, so HDF5 refuses to open it (exit code 8)."""
 
     exit_code = 8
 

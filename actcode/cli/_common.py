@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape as markup_escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from actcode.errors import NoInputError
+from actcode.errors import InvalidParameterError, NoInputError
 
 #: Human output (progress, tables, logs) goes here; stdout is for the next command.
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -30,10 +32,32 @@ def verbosity() -> int:
     return _state["verbosity"]
 
 
+#: Control characters (C0, DEL, C1): a string from a file never reaches the terminal with them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def escape_control(text: str) -> str:
+    r"""``text`` with every control character written as ``\xNN`` (so ESC, BEL or a newline
+    in a layer name, a path or a message cannot drive the terminal or split a line).
+
+    Examples
+    --------
+    >>> escape_control("relu\x1b]0;PWNED\x07")
+    'relu\\x1b]0;PWNED\\x07'
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def printable(value: object) -> str:
+    """A string from a file, made safe for a rich table or line: control characters escaped,
+    rich markup (``[bold]``) shown as typed."""
+    return markup_escape(escape_control(str(value)))
+
+
 def log(message: str, *, level: int = 0) -> None:
-    """Print a log line on stderr when the verbosity allows it."""
+    """Print a log line on stderr when the verbosity allows it (control characters escaped)."""
     if verbosity() >= level:
-        err_console.print(message)
+        err_console.print(escape_control(message))
 
 
 def read_input_paths(paths: list[str] | None, *, what: str = "input files") -> list[str]:
@@ -60,11 +84,23 @@ def read_input_paths(paths: list[str] | None, *, what: str = "input files") -> l
     if not out:
         msg = f"no {what} given: stdin was empty. Pass paths as arguments or pipe them, one per line."
         raise NoInputError(msg)
+    for path in out:
+        _one_line(path)
     return out
+
+
+def _one_line(path: str) -> None:
+    if "\n" in path or "\r" in path:
+        msg = (
+            f"the path {escape_control(path)!r} holds a line break; paths travel one per line between "
+            "commands, so actcode refuses them. Rename the file."
+        )
+        raise InvalidParameterError(msg)
 
 
 def emit_path(path: str | Path) -> None:
     """Write one output path to stdout for the next command, flushed at once."""
+    _one_line(str(path))
     sys.stdout.write(f"{path}\n")
     sys.stdout.flush()
 

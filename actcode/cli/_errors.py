@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 
+from actcode.cli._common import escape_control
 from actcode.errors import DISK_FULL_ERRNOS, ActcodeError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,7 +26,7 @@ EXIT_CODES: dict[int, str] = {
     5: "invalid parameter: an option is out of range or does not fit the data",
     6: "a probe cannot run on these codes (for example a single class)",
     7: "an output cannot be written",
-    8: "another process holds the file's results lock",
+    8: "another process holds the file's results lock, or holds the file open for writing",
     130: "interrupted (Ctrl-C / SIGINT); outputs in progress were discarded",
 }
 
@@ -40,7 +41,7 @@ def interrupt_reported() -> bool:
 
 def error_line(command: str, exc: BaseException) -> str:
     """Format the one line printed for a user error."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = " ".join(escape_control(str(exc)).split()) or type(exc).__name__
     return f"actcode {command}: error: {text}" if command else f"actcode: error: {text}"
 
 

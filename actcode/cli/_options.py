@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from actcode.cli._common import err_console, verbosity
+from actcode.cli._common import err_console, printable, verbosity
 from actcode.errors import InvalidParameterError
 from actcode.results import ResultTable
 from actcode.sizes import parse_bytes as parse_bytes
@@ -54,7 +54,11 @@ def split_list(text: str | None) -> list[str] | None:
 
 
 def check_output(output: Path | None, files: list[str]) -> None:
-    """``--output`` names one file, so it needs exactly one input."""
+    """``--output`` names one file, so it needs exactly one input; it is checked before any work."""
+    if output is not None and len(files) == 1:
+        from actcode.io.atomic import resolve_output
+
+        resolve_output(output, inputs=files)
     if output is not None and len(files) != 1:
         msg = (
             f"--output writes one file, so it needs exactly one input; got {len(files)} inputs. "
@@ -74,7 +78,7 @@ def print_table(title: str, table: ResultTable, columns: list[tuple[str, str]]) 
     """One row per (split, scope) with the given (metric, header) columns, on stderr."""
     if verbosity() < 0:
         return
-    t = Table(title=title)
+    t = Table(title=printable(title))
     t.add_column("split")
     t.add_column("scope")
     for _, header in columns:
@@ -84,7 +88,8 @@ def print_table(title: str, table: ResultTable, columns: list[tuple[str, str]]) 
         for scope in table.scopes:
             if not any((split, scope, m) in values for m, _ in columns):
                 continue
-            t.add_row(split, scope, *[fmt(values.get((split, scope, m), float("nan"))) for m, _ in columns])
+            cells = [fmt(values.get((split, scope, m), float("nan"))) for m, _ in columns]
+            t.add_row(printable(split), printable(scope), *cells)
     # a pipe or file has no width: do not squeeze the columns into 80 characters
     console = err_console if err_console.is_terminal else Console(file=sys.stderr, width=240, highlight=False)
     console.print(t)

@@ -31,7 +31,7 @@ from actcode.io.atomic import (
     unregister_temp,
 )
 from actcode.io.provenance import check_provenance, dumps
-from actcode.io.validate import Header, check_padding_block, open_h5, read_header
+from actcode.io.validate import Header, check_label_range, check_padding_block, open_h5, read_header
 from actcode.results import ResultTable
 
 _STR = h5py.string_dtype("utf-8")
@@ -293,6 +293,11 @@ class CodeWriter:
             if np.shape(arr) != (n,):
                 msg = f"{name} for split {split!r} must have shape ({n},). Got {np.shape(arr)} instead."
                 raise InvalidParameterError(msg)
+            if name in spec.LABEL_COLUMNS:
+                try:
+                    check_label_range(np.asarray(arr, np.int64), f"{name} of split {split!r}")
+                except FormatError as exc:
+                    raise InvalidParameterError(str(exc)) from None
         try:
             self._split_group(split, codes)
             for name, arr in [("codes", codes), *cols.items()]:
@@ -542,10 +547,13 @@ class CodeFile:
             msg = f"{self.path}: split {split!r} has no {name!r} dataset."
             raise FormatError(msg)
         try:
-            return np.asarray(sg[name][()], dtype=np.int64)
+            values = np.asarray(sg[name][()], dtype=np.int64)
         except (OSError, RuntimeError, ValueError, TypeError) as exc:
             msg = f"{self.path}: /splits/{split}/{name} cannot be read ({exc}); the file is damaged."
             raise FormatError(msg) from None
+        if name in spec.LABEL_COLUMNS:
+            check_label_range(values, f"{self.path}: /splits/{split}/{name}")
+        return values
 
     def labels(self, split: str) -> np.ndarray:
         """True labels of a split, int64 (n_samples,)."""

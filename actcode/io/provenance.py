@@ -6,6 +6,7 @@ import datetime as _dt
 import functools
 import hashlib
 import json
+import math
 import platform
 import sys
 from importlib import resources
@@ -111,11 +112,48 @@ def parse_provenance(text: Any, *, where: str) -> dict[str, Any]:
         msg = f"{where} attribute must be a JSON string. Got {type(text).__name__} instead."
         raise ProvenanceError(msg)
     try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        msg = f"{where} attribute is not valid JSON ({exc.msg} at character {exc.pos})."
+        record = strict_json(text)
+    except ValueError as exc:
+        msg = f"{where} attribute is not valid JSON ({exc})."
         raise ProvenanceError(msg) from None
     return check_provenance(record, where=where)
+
+
+#: Integers in JSON read from a file must fit int64 (so they fit every reader's integers and
+#: a float conversion never overflows); floats must be finite.
+_INT_LIMIT = 1 << 63
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > 20 or not -_INT_LIMIT <= int(text) < _INT_LIMIT:
+        msg = f"the integer {text[:30]}{'...' if len(text) > 30 else ''} is outside the int64 range"
+        raise ValueError(msg)
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        msg = f"the number {text[:30]} is outside the float64 range"
+        raise ValueError(msg)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    msg = f"{name} is not JSON (RFC 8259 has no NaN or Infinity)"
+    raise ValueError(msg)
+
+
+def strict_json(text: str) -> Any:
+    """Parse JSON as RFC 8259 defines it: no NaN or Infinity, numbers within int64 and float64.
+
+    Raises ValueError (a ``json.JSONDecodeError`` or a number out of range) with the reason.
+    """
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_int=_parse_int, parse_float=_parse_float)
+    except json.JSONDecodeError as exc:
+        msg = f"{exc.msg} at character {exc.pos}"
+        raise ValueError(msg) from None
 
 
 def dumps(record: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from actcode.io.atomic import (
 )
 from actcode.io.codes import _STR, _stamp
 from actcode.io.provenance import dumps
-from actcode.io.validate import open_h5, read_header
+from actcode.io.validate import check_label_columns, open_h5, read_header
 from actcode.results import ResultTable
 
 
@@ -85,7 +85,9 @@ def add_results(
     target = resolve_output(dst, inputs=[src] if output is not None else [])
     with file_lock(target):
         with open_h5(src) as f:
-            read_header(f, src)
+            header = read_header(f, src)
+            for split in header.splits:  # the copy must not carry classes out of range
+                check_label_columns(f, src, split)
             need = src.stat().st_size + _arrays_bytes(table, arrays)
             check_free_space(target, need, what="the copy with results")
             with atomic_output(target, inputs=[src] if output is not None else []) as tmp:

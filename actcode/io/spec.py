@@ -50,6 +50,12 @@ LAYER_COLUMNS = {
     "call_index": "int64",
 }
 
+#: Per-row class columns of a split and their range: -1 (no label) <= value <= LABEL_MAX. A bound
+#: keeps every statistic exact (label pairs, counts per class) and every allocation by class small.
+LABEL_COLUMNS = ("labels", "predictions", "training_labels")
+LABEL_MIN = -1
+LABEL_MAX = (1 << 31) - 1
+
 #: Datasets of every split group.
 SPLIT_DATASETS = ("codes", "labels", "predictions", "indices")
 #: Optional datasets of a split group.

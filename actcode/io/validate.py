@@ -18,8 +18,10 @@ from actcode.errors import (
     ActcodeFileNotFoundError,
     DtypeError,
     EmptySplitError,
+    FileInUseError,
     ForeignFileError,
     FormatError,
+    LabelRangeError,
     MissingElementError,
     NewerMinorVersionWarning,
     NotHDF5Error,
@@ -32,9 +34,13 @@ from actcode.errors import (
     VersionTooOldError,
 )
 from actcode.io import spec
-from actcode.io.provenance import parse_provenance
+from actcode.io.contained import check_self_contained
+from actcode.io.provenance import parse_provenance, strict_json
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: What HDF5 says when another process holds the file open for writing (file locking, or the
+#: consistency flags of a file being written with SWMR-capable superblocks).
+_IN_USE = re.compile(r"unable to lock file|errno = 11\b|already open for write|file is already open", re.I)
 
 
 @dataclass
@@ -81,6 +87,12 @@ def open_h5(path: str | Path) -> h5py.File:
     try:
         return h5py.File(p, "r")
     except OSError as exc:
+        if _IN_USE.search(str(exc)):
+            msg = (
+                f"{p}: the file is in use: another process holds it open for writing (HDF5 file lock). "
+                "Wait for that process to finish, then run the command again."
+            )
+            raise FileInUseError(msg) from None
         msg = (
             f"{p}: HDF5 cannot open the file; it is truncated or damaged ({_short(exc)}). Re-create or "
             "re-copy it."
@@ -107,6 +119,10 @@ def _attr(obj: h5py.HLObject, name: str, where: str) -> Any:
 
 def _str_attr(obj: h5py.HLObject, name: str, where: str) -> str:
     value = _attr(obj, name, where)
+    info = h5py.check_string_dtype(obj.attrs.get_id(name).dtype)
+    if info is None or info.length is not None or info.encoding != "utf-8":
+        msg = f"{where} attribute '{name}' must be a variable-length UTF-8 string."
+        raise DtypeError(msg)
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
@@ -192,8 +208,9 @@ def _read_column(ds: h5py.Dataset, kind: str, where: str, n: int | None) -> np.n
         msg = f"{where} must have {n} entries (one per row of the table). Got {ds.shape[0]} instead."
         raise ShapeError(msg)
     if kind == "str":
-        if ds.dtype.kind not in "OSU" or h5py.check_string_dtype(ds.dtype) is None:
-            msg = f"{where} must hold UTF-8 strings. Got dtype {ds.dtype} instead."
+        info = h5py.check_string_dtype(ds.dtype)
+        if info is None or info.length is not None or info.encoding != "utf-8":
+            msg = f"{where} must hold variable-length UTF-8 strings. Got dtype {ds.dtype} instead."
             raise DtypeError(msg)
         values = ds.asstr()[()]
         return np.array([str(v) for v in values], dtype=object)
@@ -201,6 +218,24 @@ def _read_column(ds: h5py.Dataset, kind: str, where: str, n: int | None) -> np.n
         msg = f"{where} must have dtype {kind}. Got {ds.dtype} instead."
         raise DtypeError(msg)
     return np.asarray(ds[()])
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _check_layer_strings(cols: dict[str, np.ndarray], i: int, lw: str) -> None:
+    """kind and shape are non-empty and bounded like names; call_index counts calls (>= 0)."""
+    for col in ("kind", "shape"):
+        text = cols[col][i]
+        if not text or len(text) > spec.MAX_NAME_LENGTH:
+            limit = spec.MAX_NAME_LENGTH
+            msg = f"{lw}: {col} must be a non-empty string of at most {limit} characters. Got {len(text)}."
+            raise FormatError(msg)
+    if int(cols["call_index"][i]) < 0:
+        got = int(cols["call_index"][i])
+        msg = f"{lw}: call_index counts earlier calls of the module, so it must be >= 0. Got {got}."
+        raise FormatError(msg)
 
 
 def check_layers(f: h5py.File, p: Path) -> tuple[list[LayerInfo], int, int]:
@@ -237,13 +272,10 @@ def check_layers(f: h5py.File, p: Path) -> tuple[list[LayerInfo], int, int]:
             )
             raise FormatError(msg)
         seen.add(lname)
+        _check_layer_strings(cols, i, lw)
         try:
             shape = json.loads(cols["shape"][i])
-            if (
-                not isinstance(shape, list)
-                or not shape
-                or not all(isinstance(s, int) and s > 0 for s in shape)
-            ):
+            if not isinstance(shape, list) or not shape or not all(_positive_int(s) for s in shape):
                 raise ValueError
         except ValueError:
             msg = (
@@ -366,6 +398,12 @@ def check_splits(f: h5py.File, p: Path, n_bytes: int, version: tuple[int, int, i
         if n == 0:
             msg = f"{where}/codes has no rows; an empty split is not allowed. Leave the split out instead."
             raise EmptySplitError(msg)
+        if codes.chunks is None or codes.chunks[1] != n_bytes:
+            msg = (
+                f"{where}/codes must be chunked by whole rows, chunk shape (r, {n_bytes}). "
+                f"Got {'contiguous storage' if codes.chunks is None else f'chunks {codes.chunks}'} instead."
+            )
+            raise StorageError(msg)
         check_storage(codes, f"{where}/codes")
         for col in spec.SPLIT_DATASETS[1:] + tuple(c for c in spec.OPTIONAL_SPLIT_DATASETS if c in sg):
             ds = _member(sg, col, where, h5py.Dataset)
@@ -416,12 +454,16 @@ def check_results(f: h5py.File, p: Path, version: tuple[int, int, int]) -> list[
         if rmajor > spec.parse_version(spec.RESULT_VERSION)[0]:
             msg = f"{where}: results version {rv} is newer than this actcode reads. Upgrade actcode."
             raise VersionTooNewError(msg)
-        params = _str_attr(kg, "params", where)
+        for name in ("actcode_version", "created"):
+            _str_attr(kg, name, where)
         try:
-            json.loads(params)
-        except json.JSONDecodeError:
-            msg = f"{where} attribute 'params' is not valid JSON."
+            params = strict_json(_str_attr(kg, "params", where))
+        except ValueError as exc:
+            msg = f"{where} attribute 'params' is not valid JSON ({exc})."
             raise FormatError(msg) from None
+        if not isinstance(params, dict):
+            msg = f"{where} attribute 'params' must be a JSON object. Got {type(params).__name__} instead."
+            raise FormatError(msg)
         tg = _member(kg, "table", where, h5py.Group)
         n = None
         for col, ckind in spec.RESULT_COLUMNS.items():
@@ -441,6 +483,7 @@ def read_header(f: h5py.File, path: str | Path) -> Header:
     p = Path(path)
     try:
         version = check_identity(f, p)
+        check_self_contained(f, p)  # before anything else is read: nothing may come from elsewhere
         where = f"{p}: the root group"
         for name in spec.ROOT_ATTRS:
             _attr(f, name, where)
@@ -465,6 +508,30 @@ def read_header(f: h5py.File, path: str | Path) -> Header:
         msg = f"{p}: the file is damaged and cannot be read ({_short(exc)}). Re-create or re-copy it."
         raise FormatError(msg) from None
     return Header(p, version, layers, n_units, n_bytes, splits, provenance, results, split_info)
+
+
+def check_label_range(values: np.ndarray, where: str) -> None:
+    """Raise LabelRangeError unless every value is in [LABEL_MIN, LABEL_MAX] (-1 means no label)."""
+    if values.size == 0:
+        return
+    lo, hi = int(values.min()), int(values.max())
+    if lo < spec.LABEL_MIN or hi > spec.LABEL_MAX:
+        bad = lo if lo < spec.LABEL_MIN else hi
+        msg = (
+            f"{where} holds the class {bad}; classes must be integers from 0 to {spec.LABEL_MAX}, "
+            f"or {spec.LABEL_MIN} for no label. Renumber the classes (for example with numpy.unique)."
+        )
+        raise LabelRangeError(msg)
+
+
+def check_label_columns(f: h5py.File, path: Path, split: str) -> None:
+    """Check the range of every class column of a split (labels, predictions, training_labels)."""
+    sg = f["splits"][split]
+    for col in spec.LABEL_COLUMNS:
+        if col in sg:
+            column = sg[col]
+            for start in range(0, column.shape[0], 1 << 20):
+                check_label_range(column[start : start + (1 << 20)], f"{path}: /splits/{split}/{col}")
 
 
 def check_padding_block(block: np.ndarray, mask: np.ndarray, where: str, start: int) -> None:
@@ -496,6 +563,7 @@ def validate(path: str | Path, *, full: bool = True) -> Header:
                     ds = f["splits"][split]["codes"]
                     for start in range(0, n, step):
                         check_padding_block(ds[start : start + step], mask, where, start)
+                    check_label_columns(f, header.path, split)
                 except FormatError:
                     raise
                 except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
