@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     # extract
     "extract": "actcode.extraction",
     "extract_model": "actcode.extraction",
+    "extract_user_model": "actcode.extraction",
     "find_sites": "actcode.extraction",
     # the format
     "CodeFile": "actcode.io",

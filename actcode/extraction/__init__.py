@@ -7,7 +7,7 @@ from actcode.extraction.api import SPLITS, dataset_splits, default_output, extra
 from actcode.extraction.custom import extract_custom, load_user_model, load_weights
 from actcode.extraction.inputs import NO_LABEL, ArrayInputs, RandomInputs, SplitInputs
 from actcode.extraction.packing import pack_padded, pack_rows, pad_bits, padded_width
-from actcode.extraction.recorder import SiteRecorder
+from actcode.extraction.recorder import OpRecorder, SiteRecorder
 from actcode.extraction.run import (
     BIT_DEFINITION,
     SplitResult,
@@ -22,9 +22,11 @@ from actcode.extraction.sites import (
     NoSitesError,
     Site,
     exact_fp32,
+    find_module_sites,
     find_sites,
     select_sites,
 )
+from actcode.extraction.user import extract_user_model
 
 __all__ = [
     "BIT_DEFINITION",
@@ -35,6 +37,7 @@ __all__ = [
     "FunctionalActivationError",
     "ModelInputError",
     "NoSitesError",
+    "OpRecorder",
     "RandomInputs",
     "Site",
     "SiteRecorder",
@@ -48,6 +51,8 @@ __all__ = [
     "extract_codes",
     "extract_custom",
     "extract_model",
+    "extract_user_model",
+    "find_module_sites",
     "find_sites",
     "load_user_model",
     "load_weights",
