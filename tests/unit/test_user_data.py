@@ -169,3 +169,16 @@ def test_authorize_factory_rules(tmp_path: Path) -> None:
         authorize_factory("sub/nets.py:make", None, trust=True, where="c")
     named = f"{tmp_path}/sub/nets.py:make"
     assert authorize_factory("sub/nets.py:make", named, trust=False, where="c") == named
+
+
+def test_timm_missing_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "timm" else real(name, *a)
+    )
+    with pytest.raises(
+        InvalidParameterError, match=r"needs the timm package, .*pip install 'actcode\[timm\]'"
+    ):
+        build_named(ModelRef.parse("timm:resnet18"))
