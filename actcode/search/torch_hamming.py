@@ -79,15 +79,19 @@ class TorchHamming:
     @classmethod
     def for_device(cls, device: str | torch.device, method: str | None = None) -> TorchHamming:
         """Defaults for a device: int8 tensor-core products and 4096-row tiles on CUDA,
-        int8 (oneDNN) products and 512-row tiles on the CPU."""
+        int8 (oneDNN) products and 512-row tiles on the CPU; 65536 bits unpacked at a time.
+
+        Device memory then stays near ``3 * 2 * tile_rows * chunk_bits`` bytes for the unpacked
+        tiles and their temporaries (1.6 GB on CUDA) plus ``3 * 8 * tile_rows^2`` for the
+        distances and keys (0.4 GB), whatever the code length or the number of rows."""
         dev = torch.device(device)
         chosen = method or "int8"
         if chosen not in METHODS:
             msg = f"the Hamming method must be one of {sorted(METHODS)}. Got {chosen!r} instead."
             raise InvalidParameterError(msg)
         if dev.type == "cuda":
-            return cls(dev, chosen, 4096, 1 << 21)
-        return cls(dev, chosen, 512, 1 << 19)
+            return cls(dev, chosen, 4096, 1 << 16)
+        return cls(dev, chosen, 512, 1 << 16)
 
     def describe(self) -> str:
         """How the search ran, for the results' parameters: ``"torch int8 on cuda:0"``."""
