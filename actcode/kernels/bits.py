@@ -20,6 +20,26 @@ def _byte_histograms(codes, hist):  # type: ignore[no-untyped-def]
                 hist[ch, c, codes[i, c]] += 1
 
 
+@njit(parallel=True, cache=True)
+def _bit_counts_wide(codes, out, step):  # type: ignore[no-untyped-def]
+    # Long rows: each thread owns a range of byte columns and counts its bits over all rows,
+    # so the counters stay in cache and no per-thread copy of them is needed.
+    n, nb = codes.shape
+    for blk in prange((nb + step - 1) // step):
+        c0 = blk * step
+        c1 = min(nb, c0 + step)
+        for i in range(n):
+            for c in range(c0, c1):
+                x = codes[i, c]
+                if x:
+                    for b in range(8):
+                        out[8 * c + b] += (x >> (7 - b)) & 1
+
+
+#: Row widths (bytes) from which bit_counts counts bits column block by column block: the
+#: byte histograms would take 2 KiB per byte column and thread (1.2 GB at 2.3M bits).
+_WIDE_BYTES = 4096
+
 _BIT_OF_VALUE = ((np.arange(256, dtype=np.uint8)[:, None] >> (7 - np.arange(8))) & 1).astype(np.int64)
 
 
@@ -45,6 +65,10 @@ def bit_counts(codes: np.ndarray) -> np.ndarray:
     if codes.dtype != np.uint8 or codes.ndim != 2:
         msg = f"packed codes must be a 2-D uint8 array; got {codes.dtype} of shape {codes.shape}."
         raise ValueError(msg)
+    if codes.shape[1] >= _WIDE_BYTES:
+        wide = np.zeros(8 * codes.shape[1], np.int64)
+        _bit_counts_wide(codes, wide, 2048)
+        return wide
     n_chunks = max(1, min(numba.get_num_threads(), codes.shape[0] // 256 or 1))
     hist = np.zeros((n_chunks, codes.shape[1], 256), np.int64)
     _byte_histograms(codes, hist)

@@ -163,6 +163,17 @@ def test_bit_counts_many_rows_uses_all_chunks() -> None:
     np.testing.assert_array_equal(K.bit_counts(codes), ref.bit_counts(codes))
 
 
+def test_bit_counts_long_rows_count_by_column_blocks() -> None:
+    # 5000 bytes per row: the column-block kernel, with a last block of 904 columns
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 256, (37, 5000), dtype=np.uint8)
+    codes[:, 7] = 0
+    codes[:, -1] = 255
+    got = K.bit_counts(codes)
+    np.testing.assert_array_equal(got, ref.bit_counts(codes))
+    np.testing.assert_array_equal(got, np.unpackbits(codes, axis=1).sum(axis=0))
+
+
 @SETTINGS
 @given(cs=code_sets(min_rows=2), data=st.data())
 def test_nearest_class_distances_match_reference(cs: CodeSet, data: st.DataObject) -> None:
