@@ -94,7 +94,7 @@ def command(
     from actcode.sweep import ExecutorOptions, load_spec, run_sweep
 
     if spec == "status":
-        _status(target)
+        _status(target, out, sets or [], grids or [])
         return
     if target is not None:
         msg = f"got an extra argument {target!r}; only 'actcode sweep status' takes a second one."
@@ -143,14 +143,14 @@ def _minutes(text: str) -> int:
     return parse_minutes(text, "--time")
 
 
-def _status(target: str | None) -> None:
+def _status(target: str | None, out: Path | None, sets: list[str], grids: list[str]) -> None:
     from actcode.sweep import load_saved_spec, load_spec, sweep_status
 
     if target is None:
         msg = "'actcode sweep status' needs the sweep folder (OUT) or its spec file."
         raise InvalidParameterError(msg)
     p = Path(target)
-    spec = load_saved_spec(p) if p.is_dir() else load_spec(p)
+    spec = load_saved_spec(p) if p.is_dir() else load_spec(p, out=out, sets=sets, grids=grids)
     _summary(sweep_status(spec), ran_only=False, force=True)
 
 
@@ -180,10 +180,11 @@ def _summary(report: SweepReport, *, ran_only: bool, force: bool = False) -> Non
     ran = {r["cell"]: r for r in report.ran}
     rows = [c for c in report.cells if not ran_only or c.cell.key in ran or c.state != "done"]
     counts = ", ".join(f"{report.count(s)} {s}" for s in CELL_STATES if report.count(s))
-    table = Table(
-        title=f"actcode sweep {report.spec.name}: {len(report.cells)} cells, {counts} ({report.spec.out})",
-        title_justify="left",
-    )
+    title = f"actcode sweep {report.spec.name}: {len(report.cells)} cells, {counts} ({report.spec.out})"
+    if not rows:
+        err_console.print(f"{title}; nothing ran", markup=False)
+        return
+    table = Table(title=title, title_justify="left")
     for col, just in (("#", "right"), ("cell", "left"), ("run", "left"), ("state", "left")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     table.add_column("seconds", justify="right")

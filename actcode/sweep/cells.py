@@ -9,9 +9,11 @@ actcode probe``) is found and counts as done.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,16 +196,21 @@ def run_cell(task: CellTask) -> dict[str, Any]:
 
     Only what is missing runs: training when a checkpoint is missing, then for each checkpoint
     ``extract`` when its code file is missing or lacks a split, ``measure`` and ``probe`` when
-    their results are missing. Every output is written atomically by the library. A failure
-    becomes a ``failed`` record (with the error's exit code) instead of an exception, so one
-    failing cell never stops the others; Ctrl-C or SIGTERM records ``cancelled`` and re-raises.
+    their results are missing. Every output is written atomically by the library; warnings go
+    to the cell's log. A failure becomes a ``failed`` record (with the error's exit code)
+    instead of an exception, so one failing cell never stops the others; Ctrl-C or SIGTERM
+    records ``cancelled`` and re-raises.
     """
     cell, t0 = task.cell, time.perf_counter()
     task.log_path.parent.mkdir(parents=True, exist_ok=True)
-    base = {"attempt": task.attempt}
+    base: dict[str, Any] = {"attempt": task.attempt}
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        base["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]  # the GPUs this worker was given
     append_record(task.manifest, attempt_record(cell.key, cell.index, cell.point, "running", **base))
     ran: list[str] = []
-    with open(task.log_path, "a", encoding="utf-8") as log, _threads(task.threads):
+    with open(task.log_path, "a", encoding="utf-8") as log, _threads(task.threads), warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda message, category, *_: _say(log, f"{category.__name__}: {message}")
         _say(log, f"cell {cell.label} ({cell.key}), attempt {task.attempt}")
         try:
             ckpts, files = _run_stages(task, log, ran)

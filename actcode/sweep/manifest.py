@@ -29,8 +29,8 @@ def attempt_record(cell: str, index: int, point: dict[str, Any], state: str, **e
     """A manifest record: the cell, its grid values, its state, the host, the time, and ``extra``.
 
     ``extra`` holds, where known: ``attempt`` (1, 2, ... with retries), ``files`` (the code
-    files made or found), ``ran`` (the stages that ran), ``seconds``, ``error`` and
-    ``exit_code``.
+    files made or found), ``ran`` (the stages that ran), ``seconds``, ``error``,
+    ``exit_code`` and ``gpus`` (the worker's ``CUDA_VISIBLE_DEVICES``).
     """
     return {
         "cell": cell,

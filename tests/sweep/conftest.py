@@ -36,9 +36,11 @@ probes = ["knn"]
 """
 
 
-def actcode(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def actcode(
+    *args: str | Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``python -m actcode ARGS`` as a user runs it (stdin empty, text output)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [*ACTCODE, *map(str, args)], input="", capture_output=True, text=True, env=env, timeout=timeout
     )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
-import subprocess
 from pathlib import Path
 
+from actcode.extraction import extract
 from actcode.io import open_codes
+from actcode.measures import measure_file
+from actcode.probes import run_probes
 from actcode.sweep.manifest import read_manifest
 
-from .conftest import ACTCODE, SweptGrid, actcode
+from .conftest import SweptGrid, actcode
 
 
 def test_a_sweep_prints_every_code_file_in_grid_order_with_results(swept: SweptGrid) -> None:
@@ -71,16 +72,16 @@ def test_dry_run_and_status_show_each_state_and_a_hand_run_cell_counts_as_done(
     assert "2 training(s) to run" in r.stderr
 
     # width=12 seed=0 by hand, with the same options as the spec: a plain pipeline
-    act = " ".join(shlex.quote(a) for a in ACTCODE)
-    pipeline = (
-        f"set -o pipefail; {act} -q train --width 12 --epochs 2 --save-at 1,2 --batch-size 128 --seed 0 "
-        f"--out {shlex.quote(str(out / 'runs'))} | {act} -q extract | {act} -q measure --no-nn "
-        f"| {act} -q probe --probes knn"
-    )
-    by_hand = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True, timeout=300)
-    assert by_hand.returncode == 0, by_hand.stderr
-    assert len(by_hand.stdout.split()) == 2
-    r = actcode("sweep", swept.spec, "--out", out, "--dry-run", *grid)
+    train = actcode(
+        "-q", "train", "--width", "12", "--epochs", "2", "--save-at", "1,2", "--batch-size", "128",
+        "--seed", "0", "--out", out / "runs",
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr
+    for ckpt in train.stdout.split():  # then extract | measure --no-nn | probe --probes knn, by the API
+        code = extract(ckpt)
+        measure_file(code, nn=False)
+        run_probes(code, probes=["knn"])
+    r = actcode("sweep", "status", swept.spec, "--out", out, *grid)
     assert _states(r.stderr)["width=12 seed=0"] == "done"
     # status of the folder uses the spec the last sweep kept there (the 4-cell grid)
     r = actcode("sweep", "status", out)
@@ -104,7 +105,9 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path: Path) -> Non
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    r = actcode("sweep", spec, "--out", out, "--retries", "1")
+    # two workers, two GPUs: each worker sees one of them alone (round-robin by worker)
+    gpus = {"CUDA_VISIBLE_DEVICES": "3,5"}
+    r = actcode("sweep", spec, "--out", out, "--retries", "1", "--jobs", "2", env=gpus)
     assert r.returncode == 5, r.stderr  # InvalidParameterError: the sample size exceeds the data
     paths = r.stdout.split()
     assert len(paths) == 1
@@ -117,6 +120,7 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path: Path) -> Non
     assert [x["attempt"] for x in failed] == [1, 2]  # --retries 1: tried twice
     assert all(x["options"] == {"sample_size": 5000} and x["exit_code"] == 5 for x in failed)
     assert "5000" in failed[0]["error"]
+    assert {x["gpus"] for x in read_manifest(out / "sweep.jsonl")} <= {"3", "5"}
     log = (out / "logs" / next(p.name for p in (out / "logs").iterdir() if "5000" in p.name)).read_text()
     assert "failed (exit code 5)" in log
     status = actcode("sweep", "status", out)
