@@ -146,6 +146,11 @@ class LocalBackend(Backend):
         self._pool = None
 
 
+    def close(self) -> None:
+        """A pool still running here means the sweep stopped on an error: stop its workers too."""
+        self.cancel()
+
+
 def _with_threads(task: CellTask, threads: int) -> CellTask:
     from dataclasses import replace
 
