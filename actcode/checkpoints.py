@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import pickle
 import platform
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -15,8 +13,16 @@ import torch
 
 from actcode import __version__
 from actcode.config import TrainConfig
-from actcode.errors import ActcodeError, ActcodeFileNotFoundError, CheckpointError, OutputError
+from actcode.errors import (
+    ActcodeError,
+    ActcodeFileNotFoundError,
+    CheckpointError,
+    CheckpointVersionTooNewError,
+    OutputError,
+)
 from actcode.factors import factors_of
+from actcode.io.spec import parse_version
+from actcode.safe_load import refused_global, short_reason, torch_load_safe
 
 if TYPE_CHECKING:
     from torch import nn
@@ -271,26 +277,19 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not p.exists():
         msg = f"the checkpoint {p.name} is not in {p.parent.resolve()}."
         raise ActcodeFileNotFoundError(msg)
-    if not p.is_file() or not zipfile.is_zipfile(p):
-        msg = (
+    obj = torch_load_safe(
+        p,
+        not_zip=(
             f"{p} is not a PyTorch checkpoint (not a zip archive as "
             "torch.save writes). Pass a .pt from actcode train."
-        )
-        raise CheckpointError(msg)
-    try:
-        obj = torch.load(p, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "Unsupported" in ln]
-        reason = lines[0] if lines else "it needs objects other than tensors and plain values"
-        msg = (
+        ),
+        refused=lambda exc: (
             f"{p} was refused: loading it would need to unpickle code "
-            f"({reason}). actcode checkpoints hold only "
+            f"({refused_global(exc)}). actcode checkpoints hold only "
             "tensors, numbers and strings; this file was not written by actcode train, or was tampered with."
-        )
-        raise CheckpointError(msg) from exc
-    except Exception as exc:  # torch raises RuntimeError/EOFError/ValueError... on damaged archives
-        msg = f"{p} is damaged or truncated and cannot be loaded ({' '.join(str(exc).split())[:200]})."
-        raise CheckpointError(msg) from exc
+        ),
+        damaged=lambda exc: f"{p} is damaged or truncated and cannot be loaded ({short_reason(exc)}).",
+    )
     return _parse(p, obj)
 
 
@@ -306,48 +305,15 @@ def _parse(p: Path, obj: Any) -> Checkpoint:
         msg = f"{p} is an incomplete actcode checkpoint: missing {', '.join(missing)}."
         raise CheckpointError(msg)
     version = str(obj["format_version"])
-    try:
-        major = int(version.split(".")[0])
-    except ValueError:
-        major = -1
-    if major != int(FORMAT_VERSION.split(".")[0]):
-        newer = major > int(FORMAT_VERSION.split(".")[0])
-        msg = (
-            f"{p} has checkpoint format version {version}; this actcode "
-            f"reads {FORMAT_VERSION.split('.')[0]}.x" + (". Upgrade actcode to read it." if newer else ".")
-        )
-        raise CheckpointError(msg)
+    check_version(p, version)
     sd = obj["state_dict"]
     if not isinstance(sd, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()
     ):
         msg = f"{p}: 'state_dict' must map names to tensors."
         raise CheckpointError(msg)
-    arrays: dict[str, np.ndarray] = {}
-    for k in _INDEX_KEYS:
-        t = obj[k]
-        if not isinstance(t, torch.Tensor) or t.dtype != torch.int64 or t.ndim != 1:
-            got = (
-                f"{t.dtype} tensor of shape {tuple(t.shape)}"
-                if isinstance(t, torch.Tensor)
-                else type(t).__name__
-            )
-            msg = f"{p}: {k!r} must be a 1-D int64 tensor, got {got}."
-            raise CheckpointError(msg)
-        arrays[k] = t.numpy()
-    if arrays["train_labels"].shape != arrays["train_indices"].shape:
-        msg = f"{p}: 'train_labels' and 'train_indices' must have the same length."
-        raise CheckpointError(msg)
-    parsed: dict[str, Any] = {}
-    for k, typ in _JSON_KEYS.items():
-        try:
-            parsed[k] = json.loads(obj[k])
-        except (TypeError, ValueError) as exc:
-            msg = f"{p}: {k!r} must be a JSON string ({exc})."
-            raise CheckpointError(msg) from exc
-        if not isinstance(parsed[k], typ):
-            msg = f"{p}: {k!r} must hold a JSON {typ.__name__}, got {type(parsed[k]).__name__}."
-            raise CheckpointError(msg)
+    arrays = _index_arrays(p, obj)
+    parsed = _json_fields(p, obj)
     try:
         config = TrainConfig.from_dict(parsed["config"])
     except (ActcodeError, TypeError, ValueError) as exc:
@@ -359,7 +325,6 @@ def _parse(p: Path, obj: Any) -> Checkpoint:
             raise CheckpointError(msg)
     shape = obj.get("input_shape")
     n_classes = obj.get("n_classes")
-    factors = _optional_json_dict(p, obj, "factors")
     return Checkpoint(
         path=p,
         config=config,
@@ -376,8 +341,66 @@ def _parse(p: Path, obj: Any) -> Checkpoint:
         format_version=version,
         input_shape=tuple(int(s) for s in shape) if isinstance(shape, list) else None,
         n_classes=int(n_classes) if isinstance(n_classes, int) else None,
-        stored_factors=factors,
+        stored_factors=_optional_json_dict(p, obj, "factors"),
     )
+
+
+def check_version(p: Path, version: str) -> tuple[int, int, int]:
+    """The checkpoint format's version rule, as the code format's: the same major version is read.
+
+    Raises
+    ------
+    CheckpointVersionTooNewError
+        A newer major version (update actcode).
+    CheckpointError
+        An older major version, or not ``MAJOR.MINOR.PATCH``.
+    """
+    ours = parse_version(FORMAT_VERSION)
+    try:
+        parsed = parse_version(version)
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed[0] == ours[0]:
+        return parsed
+    newer = parsed is not None and parsed[0] > ours[0]
+    msg = (
+        f"{p} has checkpoint format version {version}; this actcode "
+        f"reads {ours[0]}.x" + (". Upgrade actcode to read it." if newer else ".")
+    )
+    raise (CheckpointVersionTooNewError if newer else CheckpointError)(msg)
+
+
+def _index_arrays(p: Path, obj: dict[str, Any]) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for k in _INDEX_KEYS:
+        t = obj[k]
+        if not isinstance(t, torch.Tensor) or t.dtype != torch.int64 or t.ndim != 1:
+            got = (
+                f"{t.dtype} tensor of shape {tuple(t.shape)}"
+                if isinstance(t, torch.Tensor)
+                else type(t).__name__
+            )
+            msg = f"{p}: {k!r} must be a 1-D int64 tensor, got {got}."
+            raise CheckpointError(msg)
+        arrays[k] = t.numpy()
+    if arrays["train_labels"].shape != arrays["train_indices"].shape:
+        msg = f"{p}: 'train_labels' and 'train_indices' must have the same length."
+        raise CheckpointError(msg)
+    return arrays
+
+
+def _json_fields(p: Path, obj: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for k, typ in _JSON_KEYS.items():
+        try:
+            parsed[k] = json.loads(obj[k])
+        except (TypeError, ValueError) as exc:
+            msg = f"{p}: {k!r} must be a JSON string ({exc})."
+            raise CheckpointError(msg) from exc
+        if not isinstance(parsed[k], typ):
+            msg = f"{p}: {k!r} must hold a JSON {typ.__name__}, got {type(parsed[k]).__name__}."
+            raise CheckpointError(msg)
+    return parsed
 
 
 def _optional_json_dict(p: Path, obj: dict[str, Any], key: str) -> dict[str, Any] | None:

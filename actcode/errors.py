@@ -80,6 +80,10 @@ class CheckpointError(FormatError):
     """A checkpoint file is not a loadable actcode checkpoint (or would need unpickling)."""
 
 
+class CheckpointVersionTooNewError(CheckpointError, VersionTooNewError):
+    """A checkpoint of a newer major format version: update actcode to read it."""
+
+
 class ActcodeFileNotFoundError(ActcodeError, FileNotFoundError):
     """An input path does not exist (exit code 4)."""
 
@@ -122,6 +126,31 @@ class FileInUseError(ActcodeError):
     """Another process holds the file open for writing, so HDF5 refuses to open it (exit code 8)."""
 
     exit_code = 8
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code of an exception, as every ``actcode`` command exits with it.
+
+    An :class:`ActcodeError` carries its own ``exit_code``; a missing file is
+    :class:`ActcodeFileNotFoundError`'s, and an unwritable or full output
+    :class:`OutputError`'s. Anything else is 1.
+
+    Examples
+    --------
+    >>> exit_code_for(InvalidParameterError("x")), exit_code_for(FileNotFoundError())
+    (5, 4)
+    >>> exit_code_for(KeyError("not a user error"))
+    1
+    """
+    if isinstance(exc, ActcodeError):
+        return int(exc.exit_code)
+    if isinstance(exc, FileNotFoundError):
+        return ActcodeFileNotFoundError.exit_code
+    if isinstance(exc, PermissionError | IsADirectoryError | NotADirectoryError):
+        return OutputError.exit_code
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        return OutputError.exit_code
+    return ActcodeError.exit_code
 
 
 class ActcodeWarning(UserWarning):

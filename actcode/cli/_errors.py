@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import typer
 
 from actcode.cli._common import escape_control
-from actcode.errors import DISK_FULL_ERRNOS, ActcodeError
+from actcode.errors import DISK_FULL_ERRNOS, ActcodeError, exit_code_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +29,9 @@ EXIT_CODES: dict[int, str] = {
     8: "another process holds the file's results lock, or holds the file open for writing",
     130: "interrupted (Ctrl-C / SIGINT); outputs in progress were discarded",
 }
+
+#: The epilog of every command's help: the exit-code table.
+EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
 
 _REPORTED = {"interrupt": False}
 
@@ -52,19 +55,6 @@ def print_error(command: str, exc: BaseException) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """Exit code for an exception raised by the library."""
-    if isinstance(exc, ActcodeError):
-        return int(exc.exit_code)
-    if isinstance(exc, FileNotFoundError):
-        return 4
-    if isinstance(exc, PermissionError | IsADirectoryError | NotADirectoryError):
-        return 7
-    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
-        return 7
-    return 1
 
 
 #: What becomes one line and an exit code; anything else is a bug and keeps its traceback.

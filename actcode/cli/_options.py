@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from actcode.cli._common import err_console, printable, verbosity
 from actcode.errors import InvalidParameterError
+from actcode.lists import comma_list
 from actcode.results import ResultTable
 from actcode.sizes import parse_bytes as parse_bytes
 
@@ -34,6 +35,26 @@ ResultsJsonOpt = Annotated[
     bool, typer.Option("--json", help="One JSON record per result row on stdout instead of paths.")
 ]
 
+def device_option(panel: str | None = None) -> Any:
+    """``--device`` of the commands that run a network (train, extract, regions)."""
+    return typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=panel)
+
+
+def data_root_option(panel: str | None = None) -> Any:
+    """``--data-root`` of the commands that read a dataset (train, extract, regions)."""
+    return typer.Option(
+        "--data-root",
+        help="Folder of the dataset's files (instead of the one a checkpoint records). "
+        "Default: $ACTCODE_DATA or ~/.cache/actcode/data.",
+        rich_help_panel=panel,
+    )
+
+
+#: The device a network runs on.
+DeviceOpt = Annotated[str, device_option()]
+#: Where a dataset's files are (one type, str, in every command).
+DataRootOpt = Annotated[str | None, data_root_option()]
+
 #: Where the Hamming search of measure and probe runs.
 SearchDeviceOpt = Annotated[
     str,
@@ -49,8 +70,7 @@ def split_list(text: str | None) -> list[str] | None:
     """A comma-separated option as a list (None when not given)."""
     if text is None:
         return None
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    return items or None
+    return comma_list(text) or None
 
 
 def check_output(output: Path | None, files: list[str]) -> None:

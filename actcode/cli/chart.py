@@ -8,10 +8,8 @@ from typing import Annotated
 import typer
 
 from actcode.cli._common import emit_json, emit_path, log, read_input_paths
-from actcode.cli._errors import EXIT_CODES, handle_errors
+from actcode.cli._errors import EPILOG, handle_errors
 from actcode.errors import InvalidParameterError
-
-_EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
 
 app = typer.Typer(
     help=(
@@ -23,7 +21,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     rich_markup_mode=None,
-    epilog=_EPILOG,
+    epilog=EPILOG,
 )
 
 
@@ -74,7 +72,7 @@ def _where(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-@app.command("curves", epilog=_EPILOG)
+@app.command("curves", epilog=EPILOG)
 @handle_errors("chart")
 def curves(
     paths: PathsArg = None,
@@ -155,7 +153,7 @@ def curves(
         emit_path(path)
 
 
-@app.command("phase", epilog=_EPILOG)
+@app.command("phase", epilog=EPILOG)
 @handle_errors("chart")
 def phase(
     paths: PathsArg = None,
@@ -249,7 +247,7 @@ def phase(
         emit_path(path)
 
 
-@app.command("regions", epilog=_EPILOG)
+@app.command("regions", epilog=EPILOG)
 @handle_errors("chart")
 def regions(
     path: Annotated[

@@ -9,6 +9,7 @@ import typer
 
 from actcode.cli._common import emit_json, emit_path, log, progress, read_input_paths
 from actcode.cli._errors import handle_errors, run_batch
+from actcode.cli._options import DataRootOpt, DeviceOpt
 from actcode.errors import InvalidParameterError, OutputError
 
 
@@ -112,7 +113,7 @@ def command(
         int | None,
         typer.Option("--batch-size", help="Rows per forward pass [default: 256, less for long codes]."),
     ] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    device: DeviceOpt = "auto",
     output: Annotated[
         Path | None,
         typer.Option(
@@ -199,10 +200,7 @@ def command(
             "nn.ReLU/LeakyReLU/PReLU/RReLU modules only (models that call F.relu are refused).",
         ),
     ] = "ops",
-    data_root: Annotated[
-        Path | None,
-        typer.Option("--data-root", help="Folder of the dataset's files (overrides the recorded one)."),
-    ] = None,
+    data_root: DataRootOpt = None,
     compression: Annotated[
         str,
         typer.Option(

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import signal
 
 import typer
 
 from actcode import __version__
+from actcode.cli import chart, extract, info, measure, merge, probe, regions, sweep, table, train, validate
 from actcode.cli._common import set_verbosity
-from actcode.cli._errors import EXIT_CODES, interrupt_reported, print_error
+from actcode.cli._errors import EPILOG, interrupt_reported, print_error
 from actcode.io.atomic import install_signal_handlers
-
-_EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items())
 
 app = typer.Typer(
     name="actcode",
@@ -23,7 +20,7 @@ app = typer.Typer(
         "Commands read input paths from arguments or stdin and write output paths to stdout, so they chain "
         "with pipes: actcode train | actcode extract | actcode measure | actcode probe."
     ),
-    epilog=_EPILOG,
+    epilog=EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -48,20 +45,18 @@ def _root(
     set_verbosity(-1 if quiet else verbose)
 
 
-#: Subcommands, in the order of the pipeline. Each module defines ``command`` (a function)
-#: or ``app`` (a Typer group, for ``chart``).
-_SUBCOMMANDS = [
-    "train", "extract", "merge", "measure", "probe", "regions", "chart", "info", "validate", "sweep", "table",
-]  # fmt: skip
-
-for _name in _SUBCOMMANDS:
-    if importlib.util.find_spec(f"actcode.cli.{_name}") is None:  # not written yet
-        continue
-    _mod = importlib.import_module(f"actcode.cli.{_name}")
-    if hasattr(_mod, "app"):
-        app.add_typer(_mod.app, name=_name)
-    else:
-        app.command(_name, epilog=_EPILOG)(_mod.command)
+# Subcommands, in the order of the pipeline.
+app.command("train", epilog=EPILOG)(train.command)
+app.command("extract", epilog=EPILOG)(extract.command)
+app.command("merge", epilog=EPILOG)(merge.command)
+app.command("measure", epilog=EPILOG)(measure.command)
+app.command("probe", epilog=EPILOG)(probe.command)
+app.command("regions", epilog=EPILOG)(regions.command)
+app.add_typer(chart.app, name="chart")
+app.command("info", epilog=EPILOG)(info.command)
+app.command("validate", epilog=EPILOG)(validate.command)
+app.command("sweep", epilog=EPILOG)(sweep.command)
+app.command("table", epilog=EPILOG)(table.command)
 
 
 def main() -> None:

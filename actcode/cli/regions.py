@@ -9,7 +9,15 @@ import typer
 
 from actcode.cli._common import emit_json, emit_path, log, read_input_paths
 from actcode.cli._errors import handle_errors, run_batch
-from actcode.cli._options import CodeFilesArg, ResultsJsonOpt, ResultsOutputOpt, check_output, split_list
+from actcode.cli._options import (
+    CodeFilesArg,
+    DataRootOpt,
+    DeviceOpt,
+    ResultsJsonOpt,
+    ResultsOutputOpt,
+    check_output,
+    split_list,
+)
 from actcode.errors import InvalidParameterError
 
 
@@ -69,7 +77,7 @@ def command(
         str, typer.Option("--window", help="plane: triangle (of the three examples) or box (around it).")
     ] = "triangle",
     seed: Annotated[int, typer.Option("--seed", help="Seed of every sample and direction.")] = 0,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    device: DeviceOpt = "auto",
     model: Annotated[
         str | None,
         typer.Option("--model", help="The network as FILE.py:FACTORY, instead of the recorded checkpoint."),
@@ -77,9 +85,7 @@ def command(
     weights: Annotated[
         str | None, typer.Option("--weights", help="With --model: its state_dict file.")
     ] = None,
-    data_root: Annotated[
-        str | None, typer.Option("--data-root", help="Folder of the dataset's files.")
-    ] = None,
+    data_root: DataRootOpt = None,
     output: ResultsOutputOpt = None,
     as_json: ResultsJsonOpt = False,
 ) -> None:

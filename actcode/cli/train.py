@@ -9,6 +9,7 @@ import typer
 
 from actcode.cli._common import emit_path, err_console, log, progress, verbosity
 from actcode.cli._errors import handle_errors
+from actcode.cli._options import data_root_option, device_option
 from actcode.train_options import train_config
 
 if TYPE_CHECKING:
@@ -33,13 +34,7 @@ def command(
             rich_help_panel=_D,
         ),
     ] = "digits",
-    data_root: Annotated[
-        str | None,
-        typer.Option(
-            help="Folder of the dataset's files. Default: $ACTCODE_DATA or ~/.cache/actcode/data.",
-            rich_help_panel=_D,
-        ),
-    ] = None,
+    data_root: Annotated[str | None, data_root_option(_D)] = None,
     download: Annotated[
         bool,
         typer.Option(
@@ -162,7 +157,7 @@ def command(
             help="Seed of the initialisation, shuffling, sampling and label noise.", rich_help_panel=_R
         ),
     ] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=_R)] = "auto",
+    device: Annotated[str, device_option(_R)] = "auto",
     threads: Annotated[
         int,
         typer.Option(

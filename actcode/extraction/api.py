@@ -15,6 +15,7 @@ from actcode.extraction.run import extract_model
 from actcode.extraction.shards import Shard, parse_shard, shard_record, shard_splits
 from actcode.io import file_sha256
 from actcode.io.atomic import resolve_output
+from actcode.lists import comma_list
 
 if TYPE_CHECKING:
     from actcode.checkpoints import Checkpoint
@@ -32,7 +33,7 @@ def parse_splits(splits: str | Sequence[str], random: int = 0) -> list[str]:
     >>> parse_splits("test,train"), parse_splits(["train"], random=10)
     (['test', 'train'], ['train', 'random'])
     """
-    items = splits.split(",") if isinstance(splits, str) else list(splits)
+    items = comma_list(splits)
     out: list[str] = []
     for raw in items:
         name = str(raw).strip()

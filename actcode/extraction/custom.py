@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import pickle
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from actcode.extraction.api import data_section, dataset_splits, default_output,
 from actcode.extraction.run import extract_model
 from actcode.io import file_sha256
 from actcode.io.atomic import check_output_dir
+from actcode.safe_load import short_reason, torch_load_safe
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
@@ -53,24 +52,19 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
             msg = f"{p} is not a readable safetensors file ({' '.join(str(exc).split())[:200]})."
             raise CheckpointError(msg) from exc
     else:
-        if not zipfile.is_zipfile(p):
-            msg = (
+        obj = torch_load_safe(
+            p,
+            not_zip=(
                 f"{p} is not a weights file written by torch.save (not a zip archive). "
                 "Save model.state_dict() with torch.save."
-            )
-            raise CheckpointError(msg)
-        try:
-            obj = torch.load(p, weights_only=True, map_location="cpu")
-        except pickle.UnpicklingError as exc:
-            msg = (
+            ),
+            refused=lambda exc: (
                 f"{p} was refused: loading it would need to unpickle code "
                 "(torch.load weights_only=True refused it). "
                 "Save only model.state_dict() (tensors) and pass that file."
-            )
-            raise CheckpointError(msg) from exc
-        except Exception as exc:
-            msg = f"{p} is damaged or not a torch weights file ({' '.join(str(exc).split())[:200]})."
-            raise CheckpointError(msg) from exc
+            ),
+            damaged=lambda exc: f"{p} is damaged or not a torch weights file ({short_reason(exc)}).",
+        )
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(

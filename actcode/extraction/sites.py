@@ -17,6 +17,7 @@ from torch.overrides import TorchFunctionMode
 
 from actcode.codes import LayerInfo
 from actcode.errors import ActcodeError, InvalidParameterError
+from actcode.lists import comma_list
 
 #: Activation modules whose bit is read from the OUTPUT (``out > 0`` iff ``pre > 0``); safe for
 #: ``inplace=True`` because the hook runs right after the module, before anything reuses it.
@@ -437,7 +438,7 @@ def select_sites(sites: Sequence[Site], selection: str | Sequence[str] | None) -
     """
     if selection is None or selection == "" or (not isinstance(selection, str) and len(selection) == 0):
         return list(sites)
-    items = selection.split(",") if isinstance(selection, str) else list(selection)
+    items = comma_list(selection)
     names = [s.name for s in sites]
     chosen: set[int] = set()
     for raw in items:

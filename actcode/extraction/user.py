@@ -33,6 +33,7 @@ from actcode.extraction.inputs import ArrayInputs, SplitInputs
 from actcode.extraction.run import extract_model
 from actcode.io import file_sha256
 from actcode.io.atomic import check_output_dir
+from actcode.lists import comma_list
 from actcode.models.named import DEFAULT_WEIGHTS, ModelRef, Preprocess
 
 #: ``--dataset`` prefixes of the data a researcher brings.
@@ -59,7 +60,7 @@ class UserData:
 def _choose(available: Sequence[str], splits: str | Sequence[str] | None, what: str) -> list[str]:
     if splits is None:
         return list(available)
-    items = [s.strip() for s in (splits.split(",") if isinstance(splits, str) else splits) if s.strip()]
+    items = comma_list(splits)
     missing = [s for s in items if s not in available]
     if missing or not items:
         msg = f"--splits: {what} has the splits {', '.join(available)}; got {','.join(items) or 'none'}."

@@ -32,6 +32,7 @@ from actcode.io.atomic import (
 )
 from actcode.io.provenance import check_provenance, dumps
 from actcode.io.validate import Header, check_label_range, check_padding_block, open_h5, read_header
+from actcode.lists import comma_list
 from actcode.results import ResultTable
 
 _STR = h5py.string_dtype("utf-8")
@@ -456,7 +457,7 @@ class CodeFile:
         """
         if selection is None or selection == [] or selection == "":
             return self.layers
-        items = selection.split(",") if isinstance(selection, str) else list(selection)
+        items = comma_list(selection)
         chosen: set[int] = set()
         names = [layer.name for layer in self._h.layers]
         for raw in items:

@@ -13,6 +13,7 @@ import torch
 from actcode import __version__
 from actcode.codes import layout_layers
 from actcode.errors import InvalidParameterError
+from actcode.lists import comma_list
 from actcode.regions.affine import PieceRunner
 from actcode.regions.kernel import kernel_rows
 from actcode.regions.lines import lines_rows
@@ -61,7 +62,7 @@ def parse_analyses(text: str | Sequence[str]) -> tuple[str, ...]:
     >>> parse_analyses("kernel,lines")
     ('lines', 'kernel')
     """
-    items = [s.strip() for s in (text.split(",") if isinstance(text, str) else text) if s.strip()]
+    items = comma_list(text)
     bad = [s for s in items if s not in ANALYSES]
     if bad or not items:
         got = ",".join(items) or "(none)"

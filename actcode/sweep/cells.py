@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from actcode.errors import ActcodeError
+from actcode.errors import ActcodeError, exit_code_for
 from actcode.sweep.manifest import append_record, attempt_record
 from actcode.sweep.spec import SweepSpec
 from actcode.train_options import train_config
@@ -220,7 +220,7 @@ def run_cell(task: CellTask) -> dict[str, Any]:
             append_record(task.manifest, rec)
             raise
         except Exception as exc:  # one failing cell must not stop the sweep: record it
-            code = _exit_code(exc)
+            code = exit_code_for(exc)
             if code == 1 and not isinstance(exc, ActcodeError):
                 log.write(traceback.format_exc())
             line = " ".join(str(exc).split()) or type(exc).__name__
@@ -330,17 +330,6 @@ def _bytes(value: int | str) -> int:
 def _say(log: IO[str], message: str) -> None:
     log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
     log.flush()
-
-
-def _exit_code(exc: BaseException) -> int:
-    """The documented exit code of a library error (as ``actcode`` commands exit with it)."""
-    if isinstance(exc, ActcodeError):
-        return int(exc.exit_code)
-    if isinstance(exc, FileNotFoundError):
-        return 4
-    if isinstance(exc, PermissionError | IsADirectoryError | NotADirectoryError):
-        return 7
-    return 1
 
 
 @contextlib.contextmanager
