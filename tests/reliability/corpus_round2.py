@@ -130,7 +130,7 @@ def _codes_storage(**kwargs: object) -> Edit:
         data = f["splits/train/codes"][()]
         attrs = dict(f["splits/train/codes"].attrs)
         del f["splits/train/codes"]
-        ds = f["splits/train"].create_dataset("codes", data=data, **kwargs)  # type: ignore[arg-type]
+        ds = f["splits/train"].create_dataset("codes", data=data, **kwargs)
         ds.attrs.update(attrs)
 
     return change
