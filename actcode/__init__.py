@@ -56,8 +56,15 @@ _EXPORTS: dict[str, str] = {
     "run_probes": "actcode.probes",
     "HammingKNNClassifier": "actcode.probes",
     "KMeansProbe": "actcode.probes",
+    # regions
+    "regions_file": "actcode.regions",
+    "RegionsConfig": "actcode.regions",
+    "PieceRunner": "actcode.regions",
+    "walk_segments": "actcode.regions",
+    "partition_plane": "actcode.regions",
     # charts
     "CurvesDisplay": "actcode.charts",
+    "SliceDisplay": "actcode.charts.regions",
     "PhaseChartDisplay": "actcode.charts",
     "classify_regimes": "actcode.charts",
     "load_runs": "actcode.charts",

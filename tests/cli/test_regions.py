@@ -49,7 +49,7 @@ def code_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def test_regions_stores_every_analysis_and_chart_plots_it(code_files: list[Path], tmp_path: Path) -> None:
-    args = ["regions", "--segments", "6", "--max-rows", "40", "--batch", "24", "--window", "box"]
+    args = ["regions", "--segments", "4", "--max-rows", "20", "--directions", "4", "--batch", "24", "--window", "box"]
     r = run(*args, stdin="".join(f"{p}\n" for p in code_files))
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [str(p) for p in code_files]
@@ -62,13 +62,13 @@ def test_regions_stores_every_analysis_and_chart_plots_it(code_files: list[Path]
             arrays = cf.result_arrays("regions")
             params = cf.result_params("regions")
             for split in ("train", "test"):
-                assert table.get(split, "all", "lines_same_segments") == 6
+                assert table.get(split, "all", "lines_same_segments") == 4
                 assert table.get(split, "all", "lines_different_regions_mean") >= 1
                 assert table.get(split, "layer:relu2", "lines_different_regions_mean") >= 1
-                assert table.get(split, "all", "local_examples") == 40
+                assert table.get(split, "all", "local_examples") == 20
                 assert table.get(split, "all", "kernel_batch") == 24
                 assert table.get(split, "all", "plane_regions") == arrays[f"{split}/plane/offsets"].size - 1
-            assert table.get("random", "all", "lines_random_segments") == 6
+            assert table.get("random", "all", "lines_random_segments") == 4
             assert ("random", "all", "lines_same_segments") not in {r[:3] for r in table.rows()}
             assert set(params["analyses"]) == {"lines", "local", "kernel", "plane"}
             # the regions crossed per chord never undercut the per-layer counts
@@ -105,7 +105,7 @@ def test_regions_stores_every_analysis_and_chart_plots_it(code_files: list[Path]
         table = cf.results("regions")
         assert table is not None
         assert table.get("test", "all", "kernel_batch") == 10
-        assert table.get("train", "all", "lines_same_segments") == 6
+        assert table.get("train", "all", "lines_same_segments") == 4
         assert "train/plane/vertices" in cf.result_arrays("regions")
 
 

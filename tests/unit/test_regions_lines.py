@@ -81,7 +81,7 @@ def test_gaussian_one_layer_mean_count_matches_the_closed_form() -> None:
     d, n, T, sigma_b = 12, 400, 3.0, 0.7
     rng = np.random.default_rng(0)
     counts = []
-    for seed in range(6):
+    for seed in range(4):
         net = _one_layer(d, n, seed=100 + seed, sigma_b=sigma_b)
         x0 = rng.standard_normal((4, d))
         u = rng.standard_normal((4, d))

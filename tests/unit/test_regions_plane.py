@@ -107,3 +107,21 @@ def test_split_convex_and_degenerate_planes() -> None:
 
     with pytest.raises(InvalidParameterError, match="collinear"):
         plane_from_points(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_region_count_matches_regioncam(seed: int) -> None:
+    """regioncam (Rust, MIT/Apache-2.0, float32) as an independent oracle on 2-D MLPs."""
+    import regioncam
+
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(2, 10), nn.ReLU(), nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 3)).double()
+    rc = regioncam.Regioncam(size=2.0)  # the square [-2, 2]^2
+    for m in net:
+        if isinstance(m, nn.Linear):
+            rc.linear(m.weight.detach().float().numpy().T.copy(), m.bias.detach().float().numpy().copy())
+        elif isinstance(m, nn.ReLU):
+            rc.relu()
+    with PieceRunner(net, torch.zeros(2, 2)) as run:
+        part = partition_plane(run, np.zeros(2), np.eye(2), _box(2.0), class_cells=False)
+    assert len(part.polygons) == rc.num_faces
