@@ -49,7 +49,8 @@ def code_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def test_regions_stores_every_analysis_and_chart_plots_it(code_files: list[Path], tmp_path: Path) -> None:
-    args = ["regions", "--segments", "4", "--max-rows", "20", "--directions", "4", "--batch", "24", "--window", "box"]
+    args = ["regions", "--segments", "4", "--max-rows", "20", "--directions", "4", "--batch", "24"]
+    args += ["--window", "box"]
     r = run(*args, stdin="".join(f"{p}\n" for p in code_files))
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [str(p) for p in code_files]
