@@ -127,12 +127,14 @@ def test_bad_shard_sets_are_refused_with_one_line(ckpts: tuple[Path, Path, Path]
 
 def test_bad_shard_option(ckpts: tuple[Path, Path, Path], tmp_path: Path) -> None:
     ckpt = ckpts[0]
-    for bad in ("3/3", "a/b"):
-        r = run("extract", ckpt, "--shard", bad, "-o", tmp_path / "x.h5")
-        assert r.returncode == 5, r.stderr
-        lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1, r.stderr
-        assert lines[0].startswith("actcode extract: error: --shard")
+    r = run("extract", ckpt, "--shard", "3/3", "-o", tmp_path / "x.h5")
+    assert r.returncode == 5, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("actcode extract: error: --shard")
+    for bad in ("1", "-1/2", "a/b", "0/0"):
+        with pytest.raises(ValueError, match="--shard"):
+            parse_shard(bad)
     with pytest.raises(ValueError, match="would be empty"):
         extract(ckpt, output=tmp_path / "y.h5", splits="random", random=2, device="cpu", shard="0/3")
     assert parse_shard(" 2 / 5 ").bounds(11) == (4, 6)  # type: ignore[union-attr]

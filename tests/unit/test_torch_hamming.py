@@ -218,9 +218,6 @@ def test_cli_device(code_file: Path) -> None:
             f"actcode {cmd}: error: --device cuda: CUDA is not available on this machine; "
             "use --device auto or cpu."
         ]
-    r = _cli("measure", str(code_file), "--device", "tpu")
-    assert r.returncode != 0
-    assert "--device must be" in r.stderr
     r = _cli("measure", str(code_file), "--device", "cpu", "--json")
     assert r.returncode == 0, r.stderr
     with open_codes(code_file) as cf:
