@@ -143,6 +143,7 @@ def run_sweep(
     counts = {"done": before.count("done"), "failed": 0}
     ran: list[dict[str, Any]] = []
     in_flight: dict[str, CellTask] = {}
+    n_records = len(read_manifest(spec.out / MANIFEST))
     try:
         for attempt in range(1, retries + 2):
             if not todo:
@@ -165,7 +166,10 @@ def run_sweep(
                 _report(progress, spec, counts, min(running, len(in_flight)), rec, task.cell)
     except KeyboardInterrupt:
         backend.cancel()
+        ended = _ended_since(spec, n_records)
         for task in in_flight.values():
+            if task.cell.key in ended:  # its worker finished (or recorded its cancellation) itself
+                continue
             c = task.cell
             rec = attempt_record(c.key, c.index, c.point, "cancelled", attempt=task.attempt)
             append_record(task.manifest, rec)
@@ -173,6 +177,12 @@ def run_sweep(
     finally:
         backend.close()
     return dataclasses.replace(sweep_status(spec), ran=ran)
+
+
+def _ended_since(spec: SweepSpec, n_records: int) -> set[str]:
+    """Cells with a final record (done, failed, cancelled) among the manifest's records after the first n."""
+    records = read_manifest(spec.out / MANIFEST)[n_records:]
+    return {r["cell"] for r in records if r.get("state") != "running"}
 
 
 def _report(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from actcode.errors import InvalidParameterError
-from actcode.sweep import ExecutorOptions, load_spec, run_sweep
+from actcode.sweep import ExecutorOptions, Progress, load_spec, run_sweep
 from actcode.sweep.manifest import read_manifest
 
 from .conftest import SweptGrid, contents
@@ -46,3 +46,30 @@ def test_without_ray_the_executor_says_what_to_install(
     spec = load_spec(swept.spec, out=tmp_path / "out", grids=["width=5"])
     with pytest.raises(InvalidParameterError, match=r"pip install 'actcode\[ray\]'"):
         run_sweep(spec, executor="ray")
+
+
+def test_interrupting_a_ray_sweep_cancels_its_tasks(
+    swept: SweptGrid, tmp_path: Path, local_ray: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a short cell and a long one: the long one is still running when the short one ends
+    grids, sets = ["epochs=1,300", "width=4", "seed=5"], ["stages=['train']", "train.save_at=[1]"]
+    spec = load_spec(swept.spec, out=tmp_path / "out", grids=grids, sets=sets)
+    cancelled: list[Any] = []
+    real_cancel = local_ray.cancel
+
+    def spy(ref: Any, **kw: Any) -> Any:
+        cancelled.append(ref)
+        return real_cancel(ref, **kw)
+
+    monkeypatch.setattr(local_ray, "cancel", spy)
+
+    def interrupt(p: Progress) -> None:
+        if p.record is not None:  # Ctrl-C as the first cell ends: the other is still running
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, executor="ray", options=ExecutorOptions(ray={"num_cpus": 1}), progress=interrupt)
+    assert len(cancelled) == 1
+    states = [r["state"] for r in read_manifest(tmp_path / "out" / "sweep.jsonl") if r["state"] != "running"]
+    assert sorted(states) == ["cancelled", "done"]
+    assert local_ray.is_initialized()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from actcode.errors import InvalidParameterError
-from actcode.sweep import ExecutorOptions, load_spec, run_sweep
+from actcode.sweep import ExecutorOptions, Progress, load_spec, run_sweep
 from actcode.sweep.executors.slurm import SlurmBackend, parse_sbatch_lines, sbatch_parameters, sbatch_script
 from actcode.sweep.manifest import read_manifest
 
@@ -92,3 +93,32 @@ def test_without_submitit_the_executor_says_what_to_install(
     spec = load_spec(swept.spec, out=tmp_path / "out", grids=["width=5"])
     with pytest.raises(InvalidParameterError, match=r"pip install 'actcode\[slurm\]'"):
         run_sweep(spec, executor="slurm")
+
+
+def test_interrupting_a_submitit_sweep_cancels_its_jobs(swept: SweptGrid, tmp_path: Path) -> None:
+    # a short cell and a long one: the long one is still running when the short one ends
+    grids, sets = ["epochs=1,300", "width=4", "seed=5"], ["stages=['train']", "train.save_at=[1]"]
+    spec = load_spec(swept.spec, out=tmp_path / "out", grids=grids, sets=sets)
+
+    def interrupt(p: Progress) -> None:
+        if p.record is not None:  # Ctrl-C as the first cell ends: the other job is still running
+            raise KeyboardInterrupt
+
+    options = ExecutorOptions(jobs=2, slurm={"time": 20})
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, executor="slurm", options=options, progress=interrupt)
+    records = read_manifest(tmp_path / "out" / "sweep.jsonl")
+    assert sorted(r["state"] for r in records if r["state"] != "running") == ["cancelled", "done"]
+    running = {r["pid"] for r in records if r["state"] == "running"}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(_alive(pid) for pid in running):
+        time.sleep(0.2)
+    assert not [pid for pid in running if _alive(pid)], "a cancelled job's process is still running"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
