@@ -125,3 +125,42 @@ def test_region_count_matches_regioncam(seed: int) -> None:
     with PieceRunner(net, torch.zeros(2, 2)) as run:
         part = partition_plane(run, np.zeros(2), np.eye(2), _box(2.0), class_cells=False)
     assert len(part.polygons) == rc.num_faces
+
+
+class _Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.bn = nn.BatchNorm2d(2)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.relu(self.bn(self.conv(x)) + x)
+        return out
+
+
+def test_cnn_slice_tiles_the_window_with_the_extracted_codes() -> None:
+    torch.manual_seed(2)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), _Residual(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(8, 3)
+    ).double()
+    net.eval()
+    pts = np.random.default_rng(3).standard_normal((3, 16))
+    origin, basis, q = plane_from_points(pts)
+    with PieceRunner(net, torch.zeros(2, 1, 4, 4)) as run:
+        part = partition_plane(run, origin, basis, q, points=q)
+    assert len(part.polygons) > 10
+    area = abs(polygon_area(q))
+    assert part.areas.sum() == pytest.approx(area, rel=1e-9)
+    v, e, f = euler_check(part.polygons, 1e-9)
+    assert v - e + f == 1
+    cents = torch.as_tensor(part.inputs(part.centroids())).reshape(-1, 1, 4, 4)
+    with torch.inference_mode(), SiteRecorder(net, run.sites) as rec:
+        rec.begin(cents.shape[0], torch.device("cpu"))
+        net(cents)
+        packed = rec.packed()
+    from actcode.codes import layout_layers, pack_bits
+
+    np.testing.assert_array_equal(
+        packed, pack_bits(part.bits, layout_layers([s.layer_info() for s in run.sites]))
+    )
