@@ -31,19 +31,22 @@ from actcode.io.atomic import (
     unregister_temp,
 )
 from actcode.io.provenance import check_provenance, dumps
-from actcode.io.validate import Header, check_label_range, check_padding_block, open_h5, read_header
+from actcode.io.validate import (
+    H5_ERRORS,
+    Header,
+    check_label_range,
+    check_padding_block,
+    damaged_file_error,
+    open_h5,
+    read_header,
+)
 from actcode.lists import comma_list
 from actcode.results import ResultTable
 
 _STR = h5py.string_dtype("utf-8")
 
-#: What h5py raises on a damaged file (besides OSError): turned into FormatError.
-_H5_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError)
-
-
 def _damaged(exc: BaseException, path: Path) -> FormatError:
-    text = " ".join(str(exc).split())[:160]
-    return FormatError(f"{path}: the file is damaged and cannot be read ({text}). Re-create or re-copy it.")
+    return damaged_file_error(path, exc)
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,7 +58,7 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(self, *args, **kwargs)
         except ActcodeError:
             raise
-        except _H5_ERRORS as exc:
+        except H5_ERRORS as exc:
             raise _damaged(exc, self.path) from None
 
     return wrapper
@@ -70,7 +73,7 @@ def _guard_iter(fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]
             yield from fn(self, *args, **kwargs)
         except ActcodeError:
             raise
-        except _H5_ERRORS as exc:
+        except H5_ERRORS as exc:
             raise _damaged(exc, self.path) from None
 
     return wrapper
@@ -515,7 +518,7 @@ class CodeFile:
                 block = ds[start : start + step]
             except FormatError:
                 raise
-            except (OSError, RuntimeError, ValueError, TypeError) as exc:
+            except H5_ERRORS as exc:
                 msg = (
                     f"{where} rows {start}..{start + step} cannot be read "
                     f"({' '.join(str(exc).split())[:120]})."
@@ -549,7 +552,7 @@ class CodeFile:
             raise FormatError(msg)
         try:
             values = np.asarray(sg[name][()], dtype=np.int64)
-        except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        except H5_ERRORS as exc:
             msg = f"{self.path}: /splits/{split}/{name} cannot be read ({exc}); the file is damaged."
             raise FormatError(msg) from None
         if name in spec.LABEL_COLUMNS:
@@ -593,7 +596,7 @@ class CodeFile:
                 c: tg[c].asstr()[()] if spec.RESULT_COLUMNS[c] == "str" else tg[c][()]
                 for c in spec.RESULT_COLUMNS
             }
-        except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+        except H5_ERRORS as exc:
             msg = f"{self.path}: /results/{kind}/table cannot be read ({' '.join(str(exc).split())[:120]})."
             raise FormatError(msg) from None
         return ResultTable(
@@ -627,7 +630,7 @@ class CodeFile:
 
         try:
             root.visititems(visit)
-        except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+        except H5_ERRORS as exc:
             msg = f"{self.path}: /results/{kind}/arrays cannot be read ({' '.join(str(exc).split())[:120]})."
             raise FormatError(msg) from None
         return out

@@ -100,9 +100,19 @@ def open_h5(path: str | Path) -> h5py.File:
         raise NotHDF5Error(msg) from None
 
 
+#: What h5py raises on a damaged file: every reader turns these into FormatError.
+H5_ERRORS: tuple[type[BaseException], ...] = (OSError, RuntimeError, ValueError, TypeError, KeyError)
+
+
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:160]
+
+
+def damaged_file_error(path: Path, exc: BaseException) -> FormatError:
+    """The one FormatError of a file that h5py cannot read: it names the file and h5py's reason."""
+    msg = f"{path}: the file is damaged and cannot be read ({_short(exc)}). Re-create or re-copy it."
+    return FormatError(msg)
 
 
 def _attr(obj: h5py.HLObject, name: str, where: str) -> Any:
@@ -144,7 +154,7 @@ def _int_attr(obj: h5py.HLObject, name: str, where: str) -> int:
 def _member(group: h5py.Group, name: str, where: str, kind: type) -> Any:
     try:
         obj = group.get(name)
-    except (OSError, KeyError, ValueError) as exc:
+    except H5_ERRORS as exc:
         msg = f"{where}/{name} cannot be read ({_short(exc)}); the file is damaged."
         raise FormatError(msg) from None
     if obj is None:
@@ -504,9 +514,8 @@ def read_header(f: h5py.File, path: str | Path) -> Header:
         results = check_results(f, p, version)
     except FormatError:
         raise
-    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
-        msg = f"{p}: the file is damaged and cannot be read ({_short(exc)}). Re-create or re-copy it."
-        raise FormatError(msg) from None
+    except H5_ERRORS as exc:
+        raise damaged_file_error(p, exc) from None
     return Header(p, version, layers, n_units, n_bytes, splits, provenance, results, split_info)
 
 
@@ -566,7 +575,7 @@ def validate(path: str | Path, *, full: bool = True) -> Header:
                     check_label_columns(f, header.path, split)
                 except FormatError:
                     raise
-                except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+                except H5_ERRORS as exc:
                     msg = f"{where} cannot be read ({_short(exc)}); the file is damaged."
                     raise FormatError(msg) from None
     return header
