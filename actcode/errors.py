@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import pickle
 
 #: errno values that mean "the device is full" (quota and file-size limits included): exit 7.
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -82,6 +83,10 @@ class CheckpointError(FormatError):
 
 class CheckpointVersionTooNewError(CheckpointError, VersionTooNewError):
     """A checkpoint of a newer major format version: update actcode to read it."""
+
+
+class RefusedGlobalError(pickle.UnpicklingError):
+    """A pickle asked for a global (or persistent id) that a restricted unpickler refuses."""
 
 
 class ActcodeFileNotFoundError(ActcodeError, FileNotFoundError):

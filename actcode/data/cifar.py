@@ -12,7 +12,7 @@ import numpy as np
 
 from actcode.data.dataset import Dataset, check_labels, download_with_torchvision
 from actcode.data.spec import DataSpec
-from actcode.errors import DataNotFoundError, ForeignFileError, ShapeError
+from actcode.errors import DataNotFoundError, ForeignFileError, RefusedGlobalError, ShapeError
 
 #: Per dataset: the folder name in the data root, the train and test batch files, the label key
 #: and the number of classes.
@@ -65,10 +65,6 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _latin1_encode,
 }
-
-
-class RefusedGlobalError(pickle.UnpicklingError):
-    """A pickle asked for a global (or persistent id) that :class:`RestrictedUnpickler` refuses."""
 
 
 class RestrictedUnpickler(pickle.Unpickler):
