@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,6 +79,82 @@ def _user_model(
             **common,
             **options,
         )
+
+
+def _user_mode(
+    model: str | None,
+    weights: str | None,
+    dataset: str | None,
+    image_opts: dict[str, Any],
+    download: bool,
+    skip_bad: bool,
+) -> bool:
+    """Whether this is a user's model on data (``--model`` with ``--weights``/``--dataset``); refuse
+    the options of that mode otherwise."""
+    user_mode = model is not None and (
+        weights is not None or dataset is not None or model.partition(":")[0] in ("torchvision", "timm")
+    )
+    if not user_mode:
+        given = [k for k, v in image_opts.items() if v is not None]
+        if download or skip_bad:
+            given.append("--download" if download else "--skip-bad")
+        if given:
+            msg = f"{given[0]} goes with --model and --weights/--dataset (your own model on your data)."
+            raise InvalidParameterError(msg)
+    return user_mode
+
+
+def _extract_checkpoints(
+    paths: list[str] | None,
+    output: Path | None,
+    out_dir: Path | None,
+    shard: str | None,
+    common: dict[str, Any],
+    report: Callable[[Path], None],
+) -> None:
+    """One code file per checkpoint (paths from the arguments or stdin)."""
+    inputs = read_input_paths(paths, what="checkpoints")
+    if output is not None and len(inputs) > 1:
+        msg = (
+            f"-o/--output names one file but {len(inputs)} checkpoints were given; use --out-dir for several."
+        )
+        raise InvalidParameterError(msg)
+    if output is not None and out_dir is not None:
+        msg = "give -o/--output or --out-dir, not both."
+        raise InvalidParameterError(msg)
+    from actcode.extraction.shards import parse_shard
+
+    part = parse_shard(shard)  # a bad --shard fails before any checkpoint is read
+    folder = _out_dir(out_dir)
+    if folder is not None:
+        stems = [Path(p).stem for p in inputs]
+        dupes = sorted({s for s in stems if stems.count(s) > 1})
+        if dupes:
+            msg = (
+                f"--out-dir: several checkpoints share the name {dupes[0]!r}, so their outputs would collide."
+            )
+            raise InvalidParameterError(msg)
+
+    from actcode.extraction import extract
+    from actcode.extraction.api import default_output
+
+    with progress() as bar:
+
+        def one(src: str) -> Path:
+            named = folder / default_output(Path(src).stem + ".pt", part).name if folder else None
+            target = output if output is not None else named
+            task = bar.add_task(Path(src).name, total=None)
+            path = extract(
+                src,
+                output=target,
+                shard=part,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                **common,
+            )
+            report(path)
+            return path
+
+        run_batch("extract", inputs, one)
 
 
 @handle_errors("extract")
@@ -253,18 +330,9 @@ def command(
     if compression not in ("auto", "gzip", "none"):
         msg = f"--compression must be auto, gzip or none. Got {compression!r} instead."
         raise InvalidParameterError(msg)
-    user_mode = model is not None and (
-        weights is not None or dataset is not None or model.partition(":")[0] in ("torchvision", "timm")
-    )
     image_opts = {"--labels": labels, "--input-size": input_size, "--mean": mean, "--std": std,
-                  "--workers": workers}  # fmt: skip
-    if not user_mode:
-        given = [k for k, v in {**image_opts, "--weights": weights}.items() if v is not None]
-        if download or skip_bad:
-            given.append("--download" if download else "--skip-bad")
-        if given:
-            msg = f"{given[0]} goes with --model and --weights/--dataset (your own model on your data)."
-            raise InvalidParameterError(msg)
+                  "--workers": workers, "--weights": weights}  # fmt: skip
+    user_mode = _user_mode(model, weights, dataset, image_opts, download, skip_bad)
     common: dict[str, Any] = {
         "compression": None if compression == "none" else compression,
         "splits": splits,
@@ -312,45 +380,4 @@ def command(
     if common["splits"] is None:
         common["splits"] = "train,test"
 
-    inputs = read_input_paths(paths, what="checkpoints")
-    if output is not None and len(inputs) > 1:
-        msg = (
-            f"-o/--output names one file but {len(inputs)} checkpoints were given; use --out-dir for several."
-        )
-        raise InvalidParameterError(msg)
-    if output is not None and out_dir is not None:
-        msg = "give -o/--output or --out-dir, not both."
-        raise InvalidParameterError(msg)
-    from actcode.extraction.shards import parse_shard
-
-    part = parse_shard(shard)  # a bad --shard fails before any checkpoint is read
-    folder = _out_dir(out_dir)
-    if folder is not None:
-        stems = [Path(p).stem for p in inputs]
-        dupes = sorted({s for s in stems if stems.count(s) > 1})
-        if dupes:
-            msg = (
-                f"--out-dir: several checkpoints share the name {dupes[0]!r}, so their outputs would collide."
-            )
-            raise InvalidParameterError(msg)
-
-    from actcode.extraction import extract
-    from actcode.extraction.api import default_output
-
-    with progress() as bar:
-
-        def one(src: str) -> Path:
-            named = folder / default_output(Path(src).stem + ".pt", part).name if folder else None
-            target = output if output is not None else named
-            task = bar.add_task(Path(src).name, total=None)
-            path = extract(
-                src,
-                output=target,
-                shard=part,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-                **common,
-            )
-            report(path)
-            return path
-
-        run_batch("extract", inputs, one)
+    _extract_checkpoints(paths, output, out_dir, shard, common, report)

@@ -341,14 +341,7 @@ def extract_model(
     ...     [layer.name for layer in cf.layers], cf.codes("test").shape
     (['1'], (10, 1))
     """
-    splits = {name: as_split_inputs(v) for name, v in x_by_split.items()}
-    if not splits:
-        msg = "extract_model needs at least one split of inputs."
-        raise InvalidParameterError(msg)
-    empty = [name for name, s in splits.items() if s.n_rows == 0]
-    if empty:
-        msg = f"split(s) {', '.join(empty)} hold no inputs; a code file cannot hold an empty split."
-        raise InvalidParameterError(msg)
+    splits = _checked_splits(x_by_split)
     dev = resolve_device(device)
     _check_float32(model)
     model.to(dev)
@@ -403,18 +396,38 @@ def extract_model(
                 model, s, chosen, writer, name, batch_size=bs, device=dev, on_rows=advance, backend=backend,
                 census=all_sites,
             )  # fmt: skip
-            if res.loss is not None:
-                network[f"{name}_loss"] = res.loss
-                network[f"{name}_accuracy"] = res.accuracy
-            if res.fit_loss is not None:
-                network[f"{name}_loss_training_labels"] = res.fit_loss
-                network[f"{name}_accuracy_training_labels"] = res.fit_accuracy
-            extract_cfg.setdefault("n_rows", {})[name] = res.n_rows
-            if s.info:  # after the pass: a folder's split reports the files it skipped
-                extract_cfg.setdefault("split_info", {})[name] = s.info
+            _record_split(name, s, res, network, extract_cfg)
         extract_cfg["compression_chosen"] = dict(writer.chosen)
         writer.update_provenance({"extract": extract_cfg, "network": _finite(network)})
     return Path(output)
+
+
+def _checked_splits(x_by_split: Mapping[str, Any]) -> dict[str, SplitInputs | StreamInputs]:
+    """The inputs of every split, after checking there is at least one and none is empty."""
+    splits = {name: as_split_inputs(v) for name, v in x_by_split.items()}
+    if not splits:
+        msg = "extract_model needs at least one split of inputs."
+        raise InvalidParameterError(msg)
+    empty = [name for name, s in splits.items() if s.n_rows == 0]
+    if empty:
+        msg = f"split(s) {', '.join(empty)} hold no inputs; a code file cannot hold an empty split."
+        raise InvalidParameterError(msg)
+    return splits
+
+
+def _record_split(
+    name: str, s: Any, res: SplitResult, network: dict[str, Any], extract_cfg: dict[str, Any]
+) -> None:
+    """Put what one split's pass measured into the provenance's ``network`` and ``extract``."""
+    if res.loss is not None:
+        network[f"{name}_loss"] = res.loss
+        network[f"{name}_accuracy"] = res.accuracy
+    if res.fit_loss is not None:
+        network[f"{name}_loss_training_labels"] = res.fit_loss
+        network[f"{name}_accuracy_training_labels"] = res.fit_accuracy
+    extract_cfg.setdefault("n_rows", {})[name] = res.n_rows
+    if s.info:  # after the pass: a folder's split reports the files it skipped
+        extract_cfg.setdefault("split_info", {})[name] = s.info
 
 
 def _finite(d: dict[str, Any]) -> dict[str, Any]:
