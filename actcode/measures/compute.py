@@ -57,9 +57,9 @@ def _nn_queries(n: int, nn_sample: int | None, seed: int) -> np.ndarray:
 Range = tuple[int, int]
 
 
-def _query_words(qrows: np.ndarray, lo: int, hi: int, width: int) -> np.ndarray:
+def _query_words(qrows: np.ndarray, lo: int, hi: int, row_bytes: int) -> np.ndarray:
     """Words of the query rows' bytes lo:hi; a view for the whole row (its padding is zero)."""
-    if lo == 0 and hi == width:
+    if lo == 0 and hi == row_bytes:
         return qrows.view(np.uint64)
     return K.to_words(qrows[:, lo:hi])
 
@@ -76,7 +76,7 @@ class _Passes:
     nn_ranges: list[Range]
     queries: dict[str, np.ndarray]
     qrows: dict[str, np.ndarray]
-    width: int
+    row_bytes: int
     engine: Any = None
     nn_state: dict[tuple[str, Range], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     #: Query rows on the engine's device, one split at a time.
@@ -110,7 +110,7 @@ class _Passes:
         else:
             atoms = list(dict.fromkeys((sc.lo, sc.hi) for sc in scopes))
         queries = {s: _nn_queries(source.n_rows(s), nn_sample, seed) for s in splits} if nn else {}
-        width = layers[-1].byte_stop
+        row_bytes = layers[-1].byte_stop
         return cls(
             source=source,
             group_splits=group_splits,
@@ -120,8 +120,8 @@ class _Passes:
             nn_ranges=list(dict.fromkeys((sc.lo, sc.hi) for sc in scopes)) if nn else [],
             queries=queries,
             # query rows padded to whole words, so the whole-code scope reads them as words without a copy
-            qrows={s: np.zeros((q.size, -(-width // 8) * 8), np.uint8) for s, q in queries.items()},
-            width=width,
+            qrows={s: np.zeros((q.size, -(-row_bytes // 8) * 8), np.uint8) for s, q in queries.items()},
+            row_bytes=row_bytes,
             engine=engine,
         )
 
@@ -136,7 +136,7 @@ class _Passes:
                 if s in self.queries:
                     q = self.queries[s]
                     sel = q[(q >= start) & (q < start + block.shape[0])]
-                    self.qrows[s][np.searchsorted(q, sel), : self.width] = block[sel - start]
+                    self.qrows[s][np.searchsorted(q, sel), : self.row_bytes] = block[sel - start]
 
     def verify_and_neighbours(self) -> None:
         """Pass 2: exact check of rows with equal hashes, and the nearest-neighbour scan."""
@@ -160,7 +160,7 @@ class _Passes:
                 self.nn_state[key] = self._nearest_torch(s, (lo, hi), start, block)
                 continue
             self.nn_state[key] = K.nearest_class_distances(
-                _query_words(self.qrows[s], lo, hi, self.width),
+                _query_words(self.qrows[s], lo, hi, self.row_bytes),
                 self.source.labels(s)[q],
                 q,
                 [(start, K.to_words(block[:, lo:hi]), lab)],

@@ -32,8 +32,8 @@ class ArraySource:
         if len(n_bytes) > 1:
             msg = f"every split must have the same row width; got {sorted(n_bytes)} bytes."
             raise InvalidParameterError(msg)
-        width = n_bytes.pop() if n_bytes else 1
-        self.block_rows = block_rows or max(1, (64 << 20) // max(1, width))
+        row_bytes = n_bytes.pop() if n_bytes else 1
+        self.block_rows = block_rows or max(1, (64 << 20) // max(1, row_bytes))
         for s, c in self._codes.items():
             if self._labels[s].shape != (c.shape[0],):
                 msg = f"labels of split {s!r} must have shape ({c.shape[0]},); got {self._labels[s].shape}."
