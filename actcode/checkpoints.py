@@ -136,7 +136,7 @@ class Checkpoint:
         if shape is None or n_classes is None:
             ds = self.dataset()
             shape, n_classes = ds.input_shape, ds.n_classes
-        model = build_model(spec, shape, n_classes)
+        model = build_model(spec, shape, n_classes, from_file=str(self.path))
         try:
             model.load_state_dict(self.state_dict, strict=True)
         except RuntimeError as exc:

@@ -365,8 +365,7 @@ class TrainConfig:
             _bad("batch-size", self.batch_size, "at least 1")
         if self.early_stop < 0:
             _bad("early-stop", self.early_stop, "a patience >= 0 epochs (0 = off)")
-        if not 0 <= self.seed < 2**63:
-            _bad("seed", self.seed, "an integer in [0, 2**63)")
+        check_seed(self.seed)
         if self.threads < 0:
             _bad("threads", self.threads, "a number of CPU threads >= 1, or 0 for automatic")
         if self.device not in DEVICES and not (self.device.startswith("cuda:") and self.device[5:].isdigit()):
@@ -424,6 +423,24 @@ def _known(cls: type, d: dict[str, Any], what: str) -> dict[str, Any]:
         msg = f"unknown {what} key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(names))}."
         raise InvalidParameterError(msg)
     return dict(d)
+
+
+#: Seeds of every command: 0 .. 2**32 - 1, the range every random generator actcode feeds accepts
+#: (NumPy, torch.manual_seed and scikit-learn's random_state).
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(seed: object, option: str = "seed") -> int:
+    """Return ``seed`` as an int, or raise InvalidParameterError (exit 5) unless 0 <= seed <= SEED_MAX.
+
+    Examples
+    --------
+    >>> check_seed(9)
+    9
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        _bad(option, seed, f"an integer from 0 to {SEED_MAX} (2**32 - 1)")
+    return int(seed)
 
 
 def _bad(option: str, value: object, expected: str) -> NoReturn:

@@ -40,8 +40,26 @@ def whole_scope(layers: list[LayerInfo]) -> Scope:
     return Scope(SCOPE_ALL, 0, layers[-1].byte_stop, _units(layers))
 
 
+#: Most sites that get scopes of their own (``layer:`` and ``upto:``): each scope is one more pass
+#: over the codes and one more set of result rows, so a file of 20,000 one-unit sites would take
+#: minutes and grow by kilobytes per site. Beyond it, choose the sites (``--layers``).
+MAX_SCOPE_SITES = 1024
+
+
+def check_scope_sites(n_sites: int, where: str) -> None:
+    """Refuse (exit 5) per-site scopes for more than :data:`MAX_SCOPE_SITES` sites."""
+    if n_sites > MAX_SCOPE_SITES:
+        msg = (
+            f"{where}: per-layer and prefix scopes were asked for {n_sites} sites, more than the limit of "
+            f"{MAX_SCOPE_SITES} (each is a pass over the codes and its own result rows). Choose at most "
+            f"{MAX_SCOPE_SITES} sites with --layers, or pass --no-per-layer --no-prefixes for the whole code."
+        )
+        raise InvalidParameterError(msg)
+
+
 def layer_scopes(selected: list[LayerInfo]) -> list[Scope]:
-    """One scope ``layer:<name>`` per selected site."""
+    """One scope ``layer:<name>`` per selected site (at most :data:`MAX_SCOPE_SITES`)."""
+    check_scope_sites(len(selected), "the code file")
     return [Scope(layer_scope(x.name), x.byte_offset, x.byte_stop, _units([x])) for x in selected]
 
 
@@ -72,6 +90,8 @@ def check_max_memory(max_memory: int) -> int:
 
 __all__ = [
     "DEFAULT_MAX_MEMORY",
+    "MAX_SCOPE_SITES",
+    "check_scope_sites",
     "Scope",
     "check_max_memory",
     "check_splits",

@@ -11,6 +11,7 @@ import typer
 from actcode.cli._common import emit_json, emit_path, log, progress, read_input_paths
 from actcode.cli._errors import handle_errors, run_batch
 from actcode.cli._options import DataRootOpt, DeviceOpt
+from actcode.config import check_seed
 from actcode.errors import InvalidParameterError, OutputError
 
 
@@ -327,6 +328,7 @@ def command(
     code not allowed to run, or a dataset that does not fit the model, 7 output cannot be
     written.
     """
+    check_seed(seed)
     if compression not in ("auto", "gzip", "none"):
         msg = f"--compression must be auto, gzip or none. Got {compression!r} instead."
         raise InvalidParameterError(msg)

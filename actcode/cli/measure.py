@@ -18,6 +18,7 @@ from actcode.cli._options import (
     print_table,
     split_list,
 )
+from actcode.config import check_seed
 from actcode.metrics import table_columns
 
 _COLUMNS = table_columns("measure")
@@ -72,6 +73,7 @@ def command(
     /results/measure. A table goes to stderr; stdout carries the file path for the next
     command (or JSON records with --json).
     """
+    check_seed(seed)
     files = read_input_paths(paths, what="code files")
     check_output(output, files)
     budget = parse_bytes(max_memory)

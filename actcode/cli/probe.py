@@ -18,6 +18,7 @@ from actcode.cli._options import (
     print_table,
     split_list,
 )
+from actcode.config import check_seed
 from actcode.errors import InvalidParameterError
 from actcode.metrics import table_columns
 
@@ -93,6 +94,7 @@ def command(
     network's own accuracy is reported beside them. Results are stored in the file
     (copy-on-write) under /results/probe; a table goes to stderr and the path to stdout.
     """
+    check_seed(seed)
     files = read_input_paths(paths, what="code files")
     check_output(output, files)
     budget = parse_bytes(max_memory)

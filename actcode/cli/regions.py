@@ -18,6 +18,7 @@ from actcode.cli._options import (
     check_output,
     split_list,
 )
+from actcode.config import check_seed
 from actcode.errors import InvalidParameterError
 
 
@@ -100,6 +101,7 @@ def command(
     The network and data come from the file's provenance and are checked against its codes.
     Results go to /results/regions (copy-on-write, like measure); stdout carries the path.
     """
+    check_seed(seed)
     files = read_input_paths(paths, what="code files")
     check_output(output, files)
     if weights is not None and model is None:

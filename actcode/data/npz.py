@@ -11,6 +11,8 @@ import numpy as np
 from actcode.data.dataset import Dataset, check_labels
 from actcode.data.spec import DataSpec
 from actcode.errors import DataNotFoundError, DtypeError, ForeignFileError, ShapeError, StorageError
+from actcode.io.spec import LABEL_MAX
+from actcode.sizes import check_allocation
 
 NPZ_KEYS: tuple[str, ...] = ("x_train", "y_train", "x_test", "y_test")
 
@@ -29,6 +31,7 @@ def _check_members(path: Path) -> None:
     if not zipfile.is_zipfile(path):
         msg = f"{path} is not a .npz file (not a zip archive). Save the arrays with numpy.savez."
         raise ForeignFileError(msg)
+    claimed = 0
     try:
         with zipfile.ZipFile(path) as zf:
             infos = {i.filename: i for i in zf.infolist()}
@@ -61,7 +64,12 @@ def _check_members(path: Path) -> None:
                         "pickle; store numbers only."
                     )
                     raise DtypeError(msg)
+                if not shape or shape[0] == 0:
+                    msg = f"{path}: the array {key} has no rows (shape {shape}); every split needs examples."
+                    raise ShapeError(msg)
                 expected = header_len + math.prod(shape) * dtype.itemsize
+                # decompressed, plus the float32 (inputs) or int64 (labels) copy made on load
+                claimed += math.prod(shape) * (dtype.itemsize + (4 if key.startswith("x") else 8))
                 if info.file_size != expected:
                     msg = (
                         f"{path}: the array {key} claims shape {shape} of {dtype} ({expected} bytes with its "
@@ -71,6 +79,7 @@ def _check_members(path: Path) -> None:
     except zipfile.BadZipFile as exc:
         msg = f"{path} is a damaged zip archive ({exc})."
         raise StorageError(msg) from exc
+    check_allocation(claimed, "its arrays, decompressed and converted", from_file=str(path))
 
 
 def load_npz(spec: DataSpec) -> Dataset:
@@ -117,11 +126,22 @@ def load_npz(spec: DataSpec) -> Dataset:
             msg = f"{path}: {k} must hold integer class labels, got dtype {y.dtype}."
             raise DtypeError(msg)
         ys[k] = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+    for k, y in ys.items():  # the spec's class range, before n_classes sizes anything
+        if y.size and int(y.max()) > LABEL_MAX:
+            msg = f"{path}: {k} holds the class {int(y.max())}; classes must be integers in 0..{LABEL_MAX}."
+            raise ShapeError(msg)
     n_classes = int(max(ys["y_train"].max(initial=0), ys["y_test"].max(initial=0))) + 1
     y_train = check_labels(path.stem, ys["y_train"], n_classes, f"{path}:y_train")
     y_test = check_labels(path.stem, ys["y_test"], n_classes, f"{path}:y_test")
     x_train = np.ascontiguousarray(arrays["x_train"], dtype=np.float32)
     x_test = np.ascontiguousarray(arrays["x_test"], dtype=np.float32)
+    for k, x in (("x_train", x_train), ("x_test", x_test)):
+        if not np.isfinite(x).all():  # finite as float64 but beyond float32's range
+            msg = (
+                f"{path}: {k} holds values beyond the float32 range (|x| > 3.4e38) that become infinite "
+                "when cast to float32 for training. Rescale the inputs."
+            )
+            raise DtypeError(msg)
     lo = float(min(x_train.min(), x_test.min()))
     hi = float(max(x_train.max(), x_test.max()))
     return Dataset(

@@ -16,6 +16,7 @@ from actcode.extraction.shards import Shard, parse_shard, shard_record, shard_sp
 from actcode.io import file_sha256
 from actcode.io.atomic import resolve_output
 from actcode.lists import comma_list
+from actcode.sizes import check_allocation
 
 if TYPE_CHECKING:
     from actcode.checkpoints import Checkpoint
@@ -46,6 +47,8 @@ def parse_splits(splits: str | Sequence[str], random: int = 0) -> list[str]:
     if random < 0:
         msg = f"--random must be a number of inputs >= 0. Got {random} instead."
         raise InvalidParameterError(msg)
+    # each row keeps its label, prediction and index (3 int64) in memory until it is written
+    check_allocation(24 * random, f"--random {random} (24 bytes per row held in memory)")
     if "random" in out and random == 0:
         msg = "--splits random needs --random N, the number of random inputs to draw."
         raise InvalidParameterError(msg)

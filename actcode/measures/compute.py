@@ -13,7 +13,7 @@ from actcode.codes import LayerInfo
 from actcode.measures.stats import bit_stats, hash_lookup, nn_stats, refine, split_groups
 from actcode.metrics import needs_labels
 from actcode.results import SCOPE_ALL, ResultTable
-from actcode.scopes import Scope, layer_scopes, prefix_scope, whole_scope
+from actcode.scopes import Scope, check_scope_sites, layer_scopes, prefix_scope, whole_scope
 
 __all__ = ["NN_SAMPLE_DEFAULT", "NN_SAMPLE_THRESHOLD", "Measurement", "measure_source"]
 
@@ -36,6 +36,8 @@ def _scopes(
     layers: list[LayerInfo], selected: list[LayerInfo], per_layer: bool, prefixes: bool
 ) -> list[Scope]:
     out = [whole_scope(layers)]
+    if per_layer or prefixes:
+        check_scope_sites(len(selected), "the code file")
     for layer in selected:
         if per_layer:
             out += layer_scopes([layer])

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from actcode.config import ModelSpec
 from actcode.models.mlp import MLP
+from actcode.sizes import check_allocation
 
 
-def build_model(spec: ModelSpec, input_shape: Sequence[int], n_classes: int) -> nn.Module:
+def build_model(
+    spec: ModelSpec,
+    input_shape: Sequence[int],
+    n_classes: int,
+    *,
+    copies: int = 1,
+    from_file: str | None = None,
+) -> nn.Module:
     """Build the model a spec describes, for inputs of ``input_shape`` and ``n_classes`` outputs.
 
     Parameters
@@ -19,6 +28,14 @@ def build_model(spec: ModelSpec, input_shape: Sequence[int], n_classes: int) -> 
     input_shape : sequence of int
         One example's shape, ``(C, H, W)`` or ``(F,)``.
     n_classes : int
+    copies : int
+        Copies of the weights the caller will hold (4 for training: weights, gradients and two
+        optimizer moments). A zoo model is first built on PyTorch's ``meta`` device, which
+        allocates nothing, and refused when ``copies`` times its weights exceed the memory
+        limit (:func:`actcode.sizes.check_allocation`).
+    from_file : str, optional
+        The file the spec comes from (a checkpoint): a refusal is then a FormatError (exit 3)
+        naming it, else an InvalidParameterError (exit 5).
 
     Returns
     -------
@@ -38,6 +55,17 @@ def build_model(spec: ModelSpec, input_shape: Sequence[int], n_classes: int) -> 
     """
     spec.validate()
     shape = tuple(int(s) for s in input_shape)
+    if spec.family != "custom":  # never run a user's factory twice
+        with torch.device("meta"):
+            sized = _build(spec, shape, n_classes)
+        n_params = sum(t.numel() for t in (*sized.parameters(), *sized.buffers()))
+        extra = f", x{copies} for training" if copies > 1 else ""
+        what = f"the {spec.name} model ({n_params:,} weights{extra})"
+        check_allocation(4 * n_params * copies, what, from_file=from_file)
+    return _build(spec, shape, n_classes)
+
+
+def _build(spec: ModelSpec, shape: tuple[int, ...], n_classes: int) -> nn.Module:
     family = spec.family
     if family == "mlp":
         return MLP(

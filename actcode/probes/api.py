@@ -408,9 +408,16 @@ def run_probes(
     with open_codes(path) as cf:
         if splits:
             names = check_splits(cf.splits, splits, str(cf.path))
+        elif "train" not in cf.splits:
+            # fitting on another split would report training accuracy under that split's name
+            msg = (
+                f"the probes cannot run on {cf.path}: it has no 'train' split to fit them on (it has "
+                f"{', '.join(cf.splits)}). Name the split to fit with --splits FIT[,OTHERS]: the first "
+                "one named is fitted, and its accuracies are then training accuracies."
+            )
+            raise ProbeError(msg)
         else:
-            first = "train" if "train" in cf.splits else cf.splits[0]
-            names = [first] + [s for s in cf.splits if s != first]
+            names = ["train"] + [s for s in cf.splits if s != "train"]
         scopes = cf.select_layers(layers) if layers else None
         codes = {s: cf.codes(s) for s in names}
         labels = {s: cf.labels(s) for s in names}

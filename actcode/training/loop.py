@@ -159,7 +159,7 @@ class _Run:
         self.y_val = put(dataset.y_train[sel.val_indices])
         self.x_test = put(dataset.x_test)
         self.y_test = put(dataset.y_test)
-        self.model = build_model(config.model, dataset.input_shape, dataset.n_classes).to(device)
+        self.model = build_model(config.model, dataset.input_shape, dataset.n_classes, copies=4).to(device)
         _check_output(self.model, self.x_fit, dataset.n_classes, config)
         self.optimizer = make_optimizer(self.model, config)
         self.history: list[dict[str, float]] = []
