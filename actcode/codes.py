@@ -12,6 +12,11 @@ import numpy as np
 #: is the most significant bit of the layer's first byte.
 BITORDER: Final = "big"
 
+#: Classes of a row: -1 (no label) or 0 .. 2**31 - 1 (formats/codes.md). The bound keeps every
+#: statistic exact (label pairs, counts per class) and every allocation by class small.
+LABEL_MIN = -1
+LABEL_MAX = (1 << 31) - 1
+
 
 @dataclass(frozen=True)
 class LayerInfo:

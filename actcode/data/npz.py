@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from actcode.codes import LABEL_MAX
 from actcode.data.dataset import Dataset, check_labels
 from actcode.data.spec import DataSpec
 from actcode.errors import DataNotFoundError, DtypeError, ForeignFileError, ShapeError, StorageError
-from actcode.io.spec import LABEL_MAX
 from actcode.sizes import check_allocation
 
 NPZ_KEYS: tuple[str, ...] = ("x_train", "y_train", "x_test", "y_test")

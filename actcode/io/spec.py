@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from actcode import codes as _codes
+
 #: Root ``encoding-type`` of a neural-code file.
 CODES_TYPE = "actcode.codes"
 #: The format version this actcode writes, and the newest it reads fully.
@@ -53,8 +55,8 @@ LAYER_COLUMNS = {
 #: Per-row class columns of a split and their range: -1 (no label) <= value <= LABEL_MAX. A bound
 #: keeps every statistic exact (label pairs, counts per class) and every allocation by class small.
 LABEL_COLUMNS = ("labels", "predictions", "training_labels")
-LABEL_MIN = -1
-LABEL_MAX = (1 << 31) - 1
+LABEL_MIN = _codes.LABEL_MIN
+LABEL_MAX = _codes.LABEL_MAX
 
 #: Datasets of every split group.
 SPLIT_DATASETS = ("codes", "labels", "predictions", "indices")
