@@ -7,7 +7,7 @@ Examples
 --------
 >>> import actcode
 >>> actcode.FORMAT_VERSION
-'1.1.0'
+'1.2.0'
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from actcode import codes as _codes
 #: Root ``encoding-type`` of a neural-code file.
 CODES_TYPE = "actcode.codes"
 #: The format version this actcode writes, and the newest it reads fully.
-FORMAT_VERSION = "1.1.0"
+FORMAT_VERSION = "1.2.0"
 #: Major versions this actcode reads.
 READABLE_MAJORS = (1,)
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from actcode.io import open_codes, validate
+from actcode.io.spec import FORMAT_VERSION
 
 
 def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -57,7 +58,7 @@ def test_regions_stores_every_analysis_and_chart_plots_it(code_files: list[Path]
     for p in code_files:
         validate(p)
         with open_codes(p) as cf:
-            assert cf.format_version == "1.1.0"
+            assert cf.format_version == FORMAT_VERSION
             table = cf.results("regions")
             assert table is not None
             arrays = cf.result_arrays("regions")

@@ -92,7 +92,7 @@ def test_newer_minor_version_is_read_with_a_warning(code_file: Path, tmp_path: P
         f.create_group("future_addition")
 
     p = mutated(code_file, tmp_path, change)
-    with pytest.warns(E.NewerMinorVersionWarning, match="newer than 1.1.0"):
+    with pytest.warns(E.NewerMinorVersionWarning, match="newer than 1.2.0"):
         with open_codes(p) as cf:
             assert cf.n_rows("train") == 40
 
