@@ -51,6 +51,17 @@ def contents(paths: list[Path]) -> dict[str, dict[str, Any]]:
     return {p.name: code_file_content(p) for p in paths}
 
 
+def final_states(out: Path) -> dict[int, set[str]]:
+    """The end states recorded for each cell of a sweep over ``epochs`` (worker and sweep may both record)."""
+    from actcode.sweep.manifest import read_manifest
+
+    states: dict[int, set[str]] = {}
+    for r in read_manifest(out / "sweep.jsonl"):
+        if r["state"] != "running":
+            states.setdefault(r["options"]["epochs"], set()).add(r["state"])
+    return states
+
+
 @dataclass(frozen=True)
 class SweptGrid:
     """The shared grid: its spec file, its folder, the paths printed, the run's stderr."""
