@@ -102,8 +102,14 @@ def wide_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def write_table(rows: Sequence[dict[str, Any]], output: str | Path) -> Path:
-    """Write ``rows`` to ``output`` (format from the suffix: .csv, .jsonl, .parquet), atomically."""
+def write_table(
+    rows: Sequence[dict[str, Any]], output: str | Path, inputs: Sequence[str | Path] = ()
+) -> Path:
+    """Write ``rows`` to ``output`` (format from the suffix: .csv, .jsonl, .parquet), atomically.
+
+    ``output`` follows the rules of every output (:func:`actcode.io.atomic.resolve_output`); it
+    must not be one of ``inputs``, the code files read.
+    """
     from actcode.io import atomic_output
 
     out = Path(output)
@@ -112,7 +118,7 @@ def write_table(rows: Sequence[dict[str, Any]], output: str | Path) -> Path:
         msg = f"-o {out}: the table's format comes from the suffix; use .csv, .jsonl or .parquet."
         raise InvalidParameterError(msg)
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    with atomic_output(out) as tmp:
+    with atomic_output(out, inputs=inputs) as tmp:
         if fmt == "csv":
             with open(tmp, "w", newline="", encoding="utf-8") as f:
                 w = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")

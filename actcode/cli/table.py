@@ -39,6 +39,6 @@ def command(
     files = code_files(read_input_paths(paths, what="code files or folders"))
     rows = long_table(files)
     table = wide_table(rows) if wide else rows
-    out = write_table(table, output)
+    out = write_table(table, output, inputs=files)
     log(f"{out}: {len(table)} rows from {len(files)} code files", level=0)
     emit_path(out)

@@ -185,7 +185,7 @@ step() {  # step NAME COMMAND...: run, then report the status and what is left o
   echo "$name $? $(ls -A "$SMALL" | tr '\n' ' ')"
 }
 step sigbus $ACTCODE extract --compression none --random 500000 -o "$SMALL/x.h5" "$CKPT"
-step gzip $ACTCODE extract --splits test --random 250000 -o "$SMALL/x.h5" "$CKPT"
+step gzip $ACTCODE extract --splits test --random 40000 -o "$SMALL/x.h5" "$CKPT"
 cp "$CODES" "$SMALL/m.h5"
 avail=$(df -B1 --output=avail "$SMALL" | tail -1)
 head -c $(( avail - $(stat -c %s "$SMALL/m.h5") / 2 )) /dev/zero > "$SMALL/fill"  # the copy cannot fit
@@ -194,7 +194,7 @@ step measure $ACTCODE measure --no-nn "$SMALL/m.h5"
 [ "$before" = "$(sha256sum < "$SMALL/m.h5")" ] || echo "INPUT-CHANGED"
 cat /dev/zero > "$SMALL/fill" 2>/dev/null  # the disk is now full
 step full $ACTCODE extract -o "$SMALL/e.h5" "$CKPT"
-step train $ACTCODE train --width 64 --epochs 1 --save-at 1 --out "$SMALL/runs"
+step train $ACTCODE train --width 64 --epochs 1 --save-at 0 --out "$SMALL/runs"
 step chart $ACTCODE chart curves --x epoch --y redundancy_test -o "$SMALL/c.png" "$SMALL/m.h5"
 """
 
