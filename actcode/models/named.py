@@ -158,9 +158,17 @@ def pretrained_state(ref: ModelRef, *, download: bool) -> tuple[dict[str, torch.
                 f"download {weights.url} into that folder, or add --download."
             )
             raise DataNotFoundError(msg)
-        state = torch.hub.load_state_dict_from_url(
-            str(weights.url), model_dir=str(folder), progress=False, check_hash=True, weights_only=True
-        )
+        try:
+            state = torch.hub.load_state_dict_from_url(
+                str(weights.url), model_dir=str(folder), progress=False, check_hash=True, weights_only=True
+            )
+        except Exception as exc:  # a damaged cached file, a failed download's hash check, no network
+            text = " ".join(str(exc).split())[:200]
+            msg = (
+                f"--weights DEFAULT: cannot load torchvision's {weights} from {file} ({text}); "
+                "delete it, retry."
+            )
+            raise CheckpointError(msg) from None
         return dict(state), f"torchvision {weights} ({file})"
     _need("timm", "timm")
     if not download:

@@ -182,3 +182,17 @@ def test_timm_missing_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None
         InvalidParameterError, match=r"needs the timm package, .*pip install 'actcode\[timm\]'"
     ):
         build_named(ModelRef.parse("timm:resnet18"))
+
+
+def test_default_weights_from_a_damaged_cache_file_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actcode.models.named import pretrained_state
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / "resnet18-f37072fd.pth").write_bytes(b"a truncated download")
+    with pytest.raises(CheckpointError, match=r"cannot load torchvision's .* delete it, retry") as exc:
+        pretrained_state(ModelRef.parse("torchvision:resnet18"), download=False)
+    assert "\n" not in str(exc.value)
