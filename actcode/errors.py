@@ -105,6 +105,10 @@ class InvalidParameterError(ActcodeError, ValueError):
     exit_code = 5
 
 
+class UntrustedCodeError(InvalidParameterError):
+    """A file asks actcode to run code that the user did not name on the command line."""
+
+
 class NoInputError(InvalidParameterError):
     """No input paths were given on the command line or on stdin."""
 

@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from actcode.config import normalize_factory_spec, split_factory_spec
-from actcode.errors import ActcodeFileNotFoundError, InvalidParameterError
+from actcode.errors import ActcodeFileNotFoundError, InvalidParameterError, UntrustedCodeError
 
 __all__ = [
     "UntrustedCodeError",
@@ -26,10 +26,6 @@ __all__ = [
     "split_factory_spec",
     "stdout_to_stderr",
 ]
-
-
-class UntrustedCodeError(InvalidParameterError):
-    """A file asks actcode to run code that the user did not name on the command line."""
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from torch import nn
 from actcode.checkpoints import load_checkpoint
 from actcode.config import ModelSpec, TrainConfig
 from actcode.data import DataSpec, load_dataset
-from actcode.errors import InvalidParameterError
+from actcode.errors import InvalidParameterError, UntrustedCodeError
 from actcode.models import build_model
 from actcode.training import EpochReport, apply_label_noise, checkpoint_name, make_selection, train
 from actcode.training.optim import lr_at
@@ -347,7 +347,10 @@ def test_custom_factory_run_records_the_spec(tmp_path: Path) -> None:
     assert paths[-1].name.startswith("digits-custom_make-n1150-")
     assert ck.factors()["model"] == f"{f}:make"
     assert ck.factors()["width"] is None
-    assert isinstance(ck.build_model()[1], nn.Linear)  # type: ignore[index]
+    with pytest.raises(UntrustedCodeError, match="runs a file's code only when you name it"):
+        ck.build_model()  # the recorded factory is not run unless named or trusted
+    assert isinstance(ck.build_model(factory=f"{f}:make")[1], nn.Linear)  # type: ignore[index]
+    assert isinstance(ck.build_model(trust_code=True)[1], nn.Linear)  # type: ignore[index]
 
 
 def test_custom_model_with_wrong_output_is_refused(tmp_path: Path) -> None:

@@ -12,8 +12,14 @@ from torch import nn
 
 from actcode.data.images import ImageInputs, decode_image, scan_image_folder
 from actcode.data.npy import load_npy
-from actcode.errors import CheckpointError, DataNotFoundError, FormatError, InvalidParameterError
-from actcode.models.custom import UntrustedCodeError, authorize_factory
+from actcode.errors import (
+    CheckpointError,
+    DataNotFoundError,
+    FormatError,
+    InvalidParameterError,
+    UntrustedCodeError,
+)
+from actcode.models.custom import authorize_factory
 from actcode.models.named import ModelRef, Preprocess, build_named, load_state_strict
 
 
