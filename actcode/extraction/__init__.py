@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actcode.devices import resolve_device
 from actcode.extraction.api import SPLITS, dataset_splits, default_output, extract, parse_splits
-from actcode.extraction.custom import extract_custom, load_user_model, load_weights
+from actcode.extraction.custom import load_user_model, load_weights
 from actcode.extraction.inputs import NO_LABEL, ArrayInputs, RandomInputs, SplitInputs
 from actcode.extraction.packing import pack_padded, pack_rows, pad_bits, padded_width
 from actcode.extraction.recorder import OpRecorder, SiteRecorder
@@ -49,7 +49,6 @@ __all__ = [
     "exact_fp32",
     "extract",
     "extract_codes",
-    "extract_custom",
     "extract_model",
     "extract_user_model",
     "find_module_sites",
