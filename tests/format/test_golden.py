@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,33 @@ def test_golden_v1_0_0_reads_bit_for_bit() -> None:
         assert cf.results("measure").get("train", "all", "redundancy") == pytest.approx(1 / 60)
         assert cf.results("probe").get("test", "all", "knn_accuracy") == 0.25
         assert cf.result_arrays("measure")["train/collision_sizes"].tolist() == [0, 58, 1]
+
+
+def test_golden_v1_2_0_reads_bit_for_bit_without_a_warning() -> None:
+    path = ARCHIVES / "v1.2.0" / "codes.h5"
+    mod = _golden_module("v1.2.0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the current version: no OldFormatWarning
+        header = validate(path)
+        assert header.version == (1, 2, 0)
+        with open_codes(path) as cf:
+            assert cf.layers == mod.LAYERS
+            assert [layer.name for layer in cf.layers][1:4] == [
+                "layer1.0:relu#0", "layer1.0:relu#1", "(root):leaky_relu#0"
+            ]
+            assert cf.splits == ["train", "test", "random"]
+            for split, c in mod.golden_contents().items():
+                assert np.array_equal(unpack_bits(cf.codes(split), cf.layers), c["bits"])
+                assert np.array_equal(cf.labels(split), c["labels"])
+                assert np.array_equal(cf.predictions(split), c["predictions"])
+                assert np.array_equal(cf.indices(split), c["indices"])
+                assert cf.split_info(split) == {"loss": 1.75, "accuracy": 0.2}
+            assert cf.factors["seed"] == mod.SEED
+            assert cf.results("measure").get("train", "all", "redundancy") == pytest.approx(1 / 48)
+            regions = cf.results("regions")
+            for split, scope, metric, value in mod.REGIONS:
+                assert regions.get(split, scope, metric) == value
+            assert cf.result_arrays("regions")["train/kernel/rows"].tolist() == list(range(48))
 
 
 needs_h5dump = pytest.mark.skipif(
