@@ -50,6 +50,18 @@ def data_root_option(panel: str | None = None) -> Any:
     )
 
 
+def trust_model_code_option(panel: str | None = None) -> Any:
+    """``--trust-model-code`` of the commands that rebuild a checkpoint's network (extract, regions)."""
+    return typer.Option(
+        "--trust-model-code",
+        help="Run the model factory a custom-model checkpoint records (absolute paths and modules only) "
+        "without naming it with --model.",
+        rich_help_panel=panel,
+    )
+
+
+#: Run the factory a custom-model checkpoint records without naming it.
+TrustModelCodeOpt = Annotated[bool, trust_model_code_option()]
 #: The device a network runs on.
 DeviceOpt = Annotated[str, device_option()]
 #: Where a dataset's files are (one type, str, in every command).

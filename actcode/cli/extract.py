@@ -10,7 +10,7 @@ import typer
 
 from actcode.cli._common import emit_json, emit_path, log, progress, read_input_paths
 from actcode.cli._errors import handle_errors, run_batch
-from actcode.cli._options import DataRootOpt, DeviceOpt
+from actcode.cli._options import DataRootOpt, DeviceOpt, TrustModelCodeOpt
 from actcode.config import check_seed
 from actcode.errors import InvalidParameterError, OutputError
 
@@ -262,14 +262,7 @@ def command(
             help="Skip images that cannot be decoded (listed in the provenance) instead of stopping.",
         ),
     ] = False,
-    trust_model_code: Annotated[
-        bool,
-        typer.Option(
-            "--trust-model-code",
-            help="Run the model factory a custom-model checkpoint records (absolute paths and modules only) "
-            "without naming it with --model.",
-        ),
-    ] = False,
+    trust_model_code: TrustModelCodeOpt = False,
     sites: Annotated[
         str,
         typer.Option(

@@ -15,6 +15,7 @@ from actcode.cli._options import (
     DeviceOpt,
     ResultsJsonOpt,
     ResultsOutputOpt,
+    TrustModelCodeOpt,
     check_output,
     split_list,
 )
@@ -81,11 +82,16 @@ def command(
     device: DeviceOpt = "auto",
     model: Annotated[
         str | None,
-        typer.Option("--model", help="The network as FILE.py:FACTORY, instead of the recorded checkpoint."),
+        typer.Option(
+            "--model",
+            help="The network as FILE.py:FACTORY: with --weights, instead of the recorded checkpoint; "
+            "alone, it names the code of a custom-model checkpoint (checked against the one it records).",
+        ),
     ] = None,
     weights: Annotated[
         str | None, typer.Option("--weights", help="With --model: its state_dict file.")
     ] = None,
+    trust_model_code: TrustModelCodeOpt = False,
     data_root: DataRootOpt = None,
     output: ResultsOutputOpt = None,
     as_json: ResultsJsonOpt = False,
@@ -98,7 +104,10 @@ def command(
     example (local complexity). kernel: NASWOT's log|K| (-inf when two codes coincide or K is
     otherwise singular) and TE-NAS's distinct codes on a batch. plane: the exact partition of
     the plane through three examples into polygons (draw it with 'actcode chart regions').
-    The network and data come from the file's provenance and are checked against its codes.
+    The network and data come from the file's provenance and are checked against its codes;
+    the activation sites are found as the file's extraction found them (--sites ops or
+    modules). A custom-model checkpoint's code runs only when you name it with --model or
+    pass --trust-model-code, as in extract.
     Results go to /results/regions (copy-on-write, like measure); stdout carries the path.
     """
     check_seed(seed)
@@ -113,7 +122,7 @@ def command(
         analyses=parse_analyses(analyses), splits=split_list(splits), layers=split_list(layers),
         segments=segments, radius=radius, directions=directions, batch=batch, max_rows=max_rows,
         plane=_plane_rows(plane), window=window, seed=seed, device=device, model=model, weights=weights,
-        data_root=data_root,
+        data_root=data_root, trust_model_code=trust_model_code,
     )  # fmt: skip
 
     def one(path: str) -> None:

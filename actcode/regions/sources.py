@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from actcode.errors import InvalidParameterError
-from actcode.extraction.recorder import SiteRecorder
-from actcode.extraction.sites import Site, exact_fp32, find_sites
+from actcode.extraction.run import make_recorder
+from actcode.extraction.sites import SITE_MODES, Site, exact_fp32, find_sites
 
-__all__ = ["FileModel", "load_file_model", "split_inputs"]
+__all__ = ["FileModel", "load_file_model", "site_mode", "split_inputs"]
 
 #: Rows per split re-encoded to check that the model and data are those of the file.
 CHECK_ROWS = 32
@@ -34,6 +34,9 @@ class FileModel:
     dataset : Dataset
     source : dict
         Where the model came from (for the results' parameters).
+    mode : {"ops", "modules"}
+        How the file's extraction found its sites (:func:`site_mode`); ``sites`` were found
+        the same way, so every analysis reads the bits the file's codes hold.
     """
 
     model: nn.Module
@@ -41,6 +44,25 @@ class FileModel:
     file_sites: list[int]
     dataset: Any
     source: dict[str, Any]
+    mode: str = "modules"
+
+
+def site_mode(prov: dict[str, Any], where: object = "the code file") -> str:
+    """The site discovery mode a file's codes were extracted with (``extract`` -> ``sites``).
+
+    Files written before operator-level capture record none: their sites are module calls.
+
+    Examples
+    --------
+    >>> site_mode({"extract": {"sites": "ops"}}), site_mode({})
+    ('ops', 'modules')
+    """
+    mode = (prov.get("extract") or {}).get("sites") or "modules"
+    if mode not in SITE_MODES:
+        known = ", ".join(SITE_MODES)
+        msg = f"{where}: its provenance records site mode {mode!r}; this actcode knows {known}."
+        raise InvalidParameterError(msg)
+    return str(mode)
 
 
 def _checkpoint_path(prov: dict[str, Any], code_path: Path) -> tuple[Path, str | None]:
@@ -70,53 +92,68 @@ def load_file_model(
     model: str | None = None,
     weights: str | Path | None = None,
     data_root: str | Path | None = None,
+    trust_model_code: bool = False,
 ) -> FileModel:
     """Rebuild the network and dataset of an open code file.
 
     The checkpoint is the one recorded in the provenance (its SHA-256 must match), unless
-    ``model`` (``FILE.py:FACTORY``) and ``weights`` are given. The dataset is the recorded
-    data spec (``data_root`` overrides its folder).
+    ``model`` (``FILE.py:FACTORY``) and ``weights`` are given. For a checkpoint of a custom
+    model, ``model`` alone names the factory that builds it (checked against the one it
+    records, as ``extract`` does); ``trust_model_code`` runs the recorded factory unnamed.
+    The dataset is the recorded data spec (``data_root`` overrides its folder). The sites
+    are found with the file's own site mode (:func:`site_mode`).
     """
     from actcode.data import DataSpec
     from actcode.extraction.api import load_dataset_cached
-    from actcode.io import file_sha256
 
     prov = cf.provenance
+    mode = site_mode(prov, cf.path)
     data = prov.get("data") or {}
     spec = DataSpec(
         str(data.get("name", "digits")), data.get("root") if data_root is None else str(data_root)
     )
     ds = load_dataset_cached(spec)
-    if model is not None:
+    recorded = prov.get("model") or {}
+    from_checkpoint = bool(prov.get("checkpoint"))
+    if model is not None and (weights is not None or not from_checkpoint or recorded.get("name") != "custom"):
         from actcode.extraction.custom import load_user_model
 
         net = load_user_model(model, weights, ds.input_shape, ds.n_classes)
         source: dict[str, Any] = {"model": model, "weights": None if weights is None else str(weights)}
     else:
-        if (prov.get("model") or {}).get("name") == "custom":
-            msg = f"{cf.path}: the codes came from a user's model; pass --model FILE.py:FACTORY --weights."
-            raise InvalidParameterError(msg)
-        from actcode.checkpoints import load_checkpoint
-
-        path, sha = _checkpoint_path(prov, Path(cf.path))
-        if sha and file_sha256(path) != sha:
-            msg = (
-                f"{cf.path}: the checkpoint {path} changed since the codes were extracted (SHA-256 differs)."
-            )
-            raise InvalidParameterError(msg)
-        net = load_checkpoint(path).build_model()
-        source = {"checkpoint": str(path)}
+        net, source = _checkpoint_model(cf, prov, model, trust_model_code)
     net = net.float().eval()
     example = split_inputs(cf, cf.splits[0], ds)[:2]
-    sites = find_sites(net, example)
+    sites = find_sites(net, example, mode=mode)
     names = [s.name for s in sites]
     missing = [layer.name for layer in cf.layers if layer.name not in names]
     if missing:
         msg = f"{cf.path}: the network has no activation site {missing[0]!r}; it is not the file's network."
         raise InvalidParameterError(msg)
-    fm = FileModel(net, sites, [names.index(layer.name) for layer in cf.layers], ds, source)
+    fm = FileModel(net, sites, [names.index(layer.name) for layer in cf.layers], ds, source, mode)
     _check_codes(cf, fm)
     return fm
+
+
+def _checkpoint_model(
+    cf: Any, prov: dict[str, Any], factory: str | None, trust_code: bool
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The recorded checkpoint's network; a custom model's code runs only if named or trusted."""
+    from actcode.checkpoints import load_checkpoint
+    from actcode.io import file_sha256
+
+    if (prov.get("model") or {}).get("name") == "custom" and not prov.get("checkpoint"):
+        msg = f"{cf.path}: the codes came from a user's model; pass --model FILE.py:FACTORY --weights."
+        raise InvalidParameterError(msg)
+    path, sha = _checkpoint_path(prov, Path(cf.path))
+    if sha and file_sha256(path) != sha:
+        msg = f"{cf.path}: the checkpoint {path} changed since the codes were extracted (SHA-256 differs)."
+        raise InvalidParameterError(msg)
+    net = load_checkpoint(path).build_model(factory=factory, trust_code=trust_code)
+    source: dict[str, Any] = {"checkpoint": str(path)}
+    if factory is not None:
+        source["model"] = factory
+    return net, source
 
 
 def split_inputs(cf: Any, split: str, ds: Any) -> torch.Tensor:
@@ -144,12 +181,12 @@ def split_inputs(cf: Any, split: str, ds: Any) -> torch.Tensor:
 def _check_codes(cf: Any, fm: FileModel) -> None:
     """Re-encode the first rows of each split and compare with the file: same model, same data."""
     sites = [fm.sites[i] for i in fm.file_sites]
-    with exact_fp32(), torch.inference_mode(), SiteRecorder(fm.model, sites) as rec:
+    with exact_fp32(), torch.inference_mode(), make_recorder(fm.model, sites, fm.sites) as rec:
         for split in cf.splits:
             n = min(CHECK_ROWS, cf.n_rows(split))
             x = split_inputs(cf, split, fm.dataset)[:n]
             rec.begin(n, torch.device("cpu"))
-            fm.model(x)
+            rec.forward(x)
             got = rec.packed()
             want = cf.codes(split)[:n]
             if got.shape != want.shape or (np.count_nonzero(got != want) > 0 and _differs(got, want)):
