@@ -17,9 +17,12 @@ same affine map and ``b_k = z(x + u_k) - z(x)`` exactly (up to float64 rounding)
   overtakes the chosen one the affine piece changes while the code does not, so the
   runner also returns the nearest such *switch* along ``u_1`` (max-pools with padding are
   not supported).
-- Anything else that is not affine (a functional ReLU, a sigmoid, a LayerNorm) would break
-  the construction; :meth:`PieceRunner.check_affine` detects it from three collinear
-  points and :func:`find_sites` refuses functional ReLUs.
+- Sites are found as the code file's extraction found them (``mode``). With ``"modules"``
+  the activation modules are hooked and :func:`find_sites` refuses functional ReLUs; with
+  ``"ops"`` a ``TorchDispatchMode`` freezes every ReLU-like ATen op whatever its spelling
+  (``F.relu``, ``x.clamp(min=0)``, in-place, ...), keyed as extraction keys it.
+- Anything else that is not affine (a sigmoid, a LayerNorm) would break the construction;
+  :meth:`PieceRunner.check_affine` detects it from three collinear points.
 
 The model is copied to float64 (the caller's model is not touched) and runs in eval mode.
 """
@@ -36,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from actcode.errors import InvalidParameterError
 from actcode.extraction.sites import Site, find_sites
@@ -110,6 +114,9 @@ class PieceRunner:
         Inputs the sites are discovered on.
     device : torch.device, optional
         Where to run (default: CPU).
+    mode : {"modules", "ops"}
+        How sites are found and frozen: activation-module hooks, or every ReLU-like op
+        under a dispatch mode (the code file's extraction mode; see :func:`find_sites`).
 
     Examples
     --------
@@ -123,19 +130,30 @@ class PieceRunner:
     ([[True, False]], [[1.0, -1.0]])
     """
 
-    def __init__(self, model: nn.Module, example: torch.Tensor, device: torch.device | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        example: torch.Tensor,
+        device: torch.device | None = None,
+        *,
+        mode: str = "modules",
+    ) -> None:
         self.device = device or torch.device("cpu")
         self.model = copy.deepcopy(model).to(self.device, torch.float64).eval()
+        self.mode = mode
         ex = example.to(self.device, torch.float64)
-        self.sites = find_sites(self.model, ex[: max(1, min(2, ex.shape[0]))], check_functional=True)
+        probe = ex[: max(1, min(2, ex.shape[0]))]
+        self.sites = find_sites(self.model, probe, check_functional=True, mode=mode)
         self.offsets = site_offsets(self.sites)
         self.n_units = int(self.offsets[-1])
         self.input_shape = tuple(int(s) for s in ex.shape[1:])
         modules = dict(self.model.named_modules())
-        self._plan: dict[str, list[int]] = {}
+        self._plan: dict[tuple[str, str], list[int]] = {}
         for i, s in enumerate(self.sites):
-            self._plan.setdefault(s.module, [-1] * s.module_calls)[s.call_index] = i
-        self._site_modules = {path: modules["" if path == "(root)" else path] for path in self._plan}
+            self._plan.setdefault((s.module, s.op), [-1] * s.module_calls)[s.call_index] = i
+        self._site_modules = {
+            path: modules["" if path == "(root)" else path] for path, _op in self._plan if mode == "modules"
+        }
         self._pools = [(p, m) for p, m in modules.items() if isinstance(m, nn.MaxPool2d)]
         for path, m in modules.items():
             if isinstance(m, nn.MaxPool1d | nn.MaxPool3d | nn.AdaptiveMaxPool1d | nn.AdaptiveMaxPool2d):
@@ -146,30 +164,36 @@ class PieceRunner:
                 msg = f"max-pool {path!r} has padding or ceil_mode; the region analyses need neither."
                 raise NotPiecewiseAffineError(msg)
         self._handles: list[Any] = []
+        self._stack: Any = None
+        self._freeze_mode: Any = None
         self._state: dict[str, Any] = {}
         self.points = 0  # network evaluations so far (one per stacked row)
 
     # -- hooks ---------------------------------------------------------------------------
+    def _freeze(self, key: tuple[str, str], pre: torch.Tensor, slope: torch.Tensor | float) -> torch.Tensor:
+        """The activation's output on the pattern read at the first block; records the site's a, b, bits."""
+        st = self._state
+        k = st["calls"].get(key, 0)
+        st["calls"][key] = k + 1
+        blocks = pre.reshape((st["K"] + 1, st["n"], *pre.shape[1:]))
+        a = blocks[0]
+        lead = a + st["tau"] * (blocks[1] - a) if st["tau"] > 0 and st["K"] > 0 else a
+        mask = lead > 0
+        factor = torch.where(mask, torch.ones_like(a), torch.zeros_like(a) + slope)
+        plan = self._plan.get(key, [])
+        site = plan[k] if k < len(plan) else -1
+        if site >= 0:
+            st["a"][site] = a.reshape(st["n"], -1).clone()  # an in-place op overwrites pre
+            st["b"][site] = (blocks[1:] - a.unsqueeze(0)).reshape(st["K"], st["n"], -1)
+            st["bits"][site] = mask.reshape(st["n"], -1)
+        return (blocks * factor.unsqueeze(0)).reshape(pre.shape)
+
     def _site_hook(self, path: str) -> Any:
         run = self
 
         def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
-            st = run._state
             pre = args[0]
-            k = st["calls"].get(path, 0)
-            st["calls"][path] = k + 1
-            blocks = pre.reshape((st["K"] + 1, st["n"], *pre.shape[1:]))
-            a = blocks[0]
-            lead = a + st["tau"] * (blocks[1] - a) if st["tau"] > 0 and st["K"] > 0 else a
-            mask = lead > 0
-            slope = _negative_slope(module, a)
-            factor = torch.where(mask, torch.ones_like(a), torch.zeros_like(a) + slope)
-            st["out"][path] = (blocks * factor.unsqueeze(0)).reshape(pre.shape)
-            site = run._plan[path][k] if k < len(run._plan[path]) else -1
-            if site >= 0:
-                st["a"][site] = a.reshape(st["n"], -1).clone()  # an in-place module overwrites pre
-                st["b"][site] = (blocks[1:] - a.unsqueeze(0)).reshape(st["K"], st["n"], -1)
-                st["bits"][site] = mask.reshape(st["n"], -1)
+            run._state["out"][path] = run._freeze((path, ""), pre, _negative_slope(module, pre))
 
         def hook(_m: nn.Module, _args: tuple[Any, ...], _out: Any) -> torch.Tensor:
             out: torch.Tensor = run._state["out"].pop(path)
@@ -202,6 +226,11 @@ class PieceRunner:
 
     def __enter__(self) -> PieceRunner:
         try:
+            if self.mode == "ops":
+                from actcode.extraction.ops import ModuleStack
+
+                self._stack = ModuleStack(self.model).__enter__()
+                self._freeze_mode = _FrozenOps(self)
             for path, module in self._site_modules.items():
                 pre, post = self._site_hook(path)
                 self._handles.append(module.register_forward_pre_hook(pre))
@@ -218,6 +247,10 @@ class PieceRunner:
         for h in self._handles:
             h.remove()
         self._handles = []
+        if self._stack is not None:
+            self._stack.__exit__(None, None, None)
+            self._stack = None
+            self._freeze_mode = None
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
@@ -241,7 +274,7 @@ class PieceRunner:
         switches : bool
             Compute :attr:`Piece.switch` (max-pool choices changing along ``dirs[0]``).
         """
-        if not self._handles:
+        if not self._handles and self._freeze_mode is None:
             msg = "PieceRunner must be used as a context manager (with PieceRunner(...) as run)."
             raise RuntimeError(msg)
         x = x.to(self.device, torch.float64)
@@ -261,7 +294,12 @@ class PieceRunner:
             "switch": torch.full((n,), float("inf"), dtype=torch.float64, device=self.device),
         }
         stacked = torch.cat([x.unsqueeze(0), x.unsqueeze(0) + dirs], dim=0).reshape((k + 1) * n, *x.shape[1:])
-        out = self.model(stacked)
+        if self._freeze_mode is not None:
+            self._stack.reset()
+            with self._freeze_mode:
+                out = self.model(stacked)
+        else:
+            out = self.model(stacked)
         if isinstance(out, tuple | list):
             out = out[0]
         st = self._state
@@ -307,6 +345,59 @@ class PieceRunner:
                     "piecewise-affine network."
                 )
                 raise NotPiecewiseAffineError(msg)
+
+
+class _FrozenOps(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """Dispatch mode of op sites: every ReLU-like ATen op applies the pattern of the first block.
+
+    The op is keyed as extraction keys it (innermost running module, op name or ``""`` for an
+    activation module's own call), so its calls line up with :attr:`PieceRunner.sites`; an
+    in-place op writes the frozen output into its input.
+    """
+
+    def __init__(self, run: PieceRunner) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.run = run
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        from actcode.extraction.ops import relu_like
+
+        kw = kwargs or {}
+        op = relu_like(func, args, kw)
+        if op is None:
+            return func(*args, **kw)
+        stack = self.run._stack
+        path = stack.innermost()
+        key = (path or "(root)", "" if path in stack.site_kind else op)
+        pre = args[0]
+        out = self.run._freeze(key, pre, _op_slope(func, args, kw, pre))
+        if func._schema.is_mutable:
+            return pre.copy_(out)
+        return out
+
+
+def _op_slope(
+    func: Any, args: tuple[Any, ...], kw: dict[str, Any], pre: torch.Tensor
+) -> torch.Tensor | float:
+    """Slope below zero of a ReLU-like ATen op (0 for relu, threshold(0, 0) and clamp(min=0))."""
+    name = func.overloadpacket.__name__.rstrip("_")
+    if name == "leaky_relu":
+        return float(args[1] if len(args) > 1 else kw.get("negative_slope", 0.01))
+    if name in ("prelu", "_prelu_kernel"):
+        w: torch.Tensor = (args[1] if len(args) > 1 else kw["weight"]).to(pre.dtype)
+        if w.numel() == 1:
+            return w.reshape(())
+        if w.ndim == 1 and pre.ndim > 2:
+            return w.reshape((1, -1) + (1,) * (pre.ndim - 2))
+        return w
+    if name in ("rrelu", "rrelu_with_noise"):
+        first = 2 if name == "rrelu_with_noise" else 1
+        lower = args[first] if len(args) > first else kw.get("lower", 1.0 / 8)
+        upper = args[first + 1] if len(args) > first + 1 else kw.get("upper", 1.0 / 3)
+        return (float(lower) + float(upper)) / 2.0
+    return 0.0
 
 
 def _pair(v: Any) -> tuple[int, int]:

@@ -50,6 +50,7 @@ class RegionsConfig:
     model: str | None = None
     weights: str | None = None
     data_root: str | None = None
+    trust_model_code: bool = False
     tau: float = DEFAULT_TAU
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -183,7 +184,7 @@ def _run_split(
         sites = [fm.sites[i] for i in fm.file_sites]
         counts = local_complexity(
             fm.model, sites, layout_layers([s.layer_info() for s in sites]), x[torch.as_tensor(pick)],
-            radius=radius, directions=cfg.directions, seed=cfg.seed,
+            radius=radius, directions=cfg.directions, seed=cfg.seed, census=fm.sites,
         )  # fmt: skip
         rows += local_rows(counts, names, selected)
         arrays[f"{split}/local/counts"] = counts
@@ -250,14 +251,17 @@ def regions_file(
             raise InvalidParameterError(msg)
         selected_layers = cf.select_layers(cfg.layers)
         selected = [[la.name for la in cf.layers].index(la.name) for la in selected_layers]
-        fm = load_file_model(cf, model=cfg.model, weights=cfg.weights, data_root=cfg.data_root)
+        fm = load_file_model(
+            cf, model=cfg.model, weights=cfg.weights, data_root=cfg.data_root,
+            trust_model_code=cfg.trust_model_code,
+        )  # fmt: skip
         base = split_inputs(cf, "train" if "train" in cf.splits else cf.splits[0], fm.dataset)
         scale = data_scale(base)
         radius = cfg.radius if cfg.radius is not None else 0.01 * scale
         rows, arrays, per = _keep_old(cf, cfg.analyses)
         new_rows: list[tuple[str, str, str, float]] = []
         info: dict[str, Any] = {}
-        with PieceRunner(fm.model, base[:2], device=dev) as run:
+        with PieceRunner(fm.model, base[:2], device=dev, mode=fm.mode) as run:
             if any(a in cfg.analyses for a in ("lines", "plane")):
                 probe = base[: min(8, base.shape[0])].double()
                 run.check_affine(probe, torch.roll(probe, 1, 0) - probe)
@@ -267,8 +271,8 @@ def regions_file(
                 arrays.update(a)
                 info[split] = i
         per.update({a: _params_of(a, cfg, radius, scale, fm) for a in cfg.analyses})
-    params = {"actcode_version": __version__, "source": fm.source, "analyses": per, "walk": info,
-              "splits": splits, "layers": [la.name for la in selected_layers]}  # fmt: skip
+    params = {"actcode_version": __version__, "source": fm.source, "site_mode": fm.mode, "analyses": per,
+              "walk": info, "splits": splits, "layers": [la.name for la in selected_layers]}  # fmt: skip
     table = ResultTable.from_rows(new_rows)
     out = add_results(
         path, "regions", ResultTable.from_rows(rows + new_rows), params=params, arrays=arrays, output=output

@@ -1,7 +1,7 @@
 """``local``: local complexity, the units whose bit is not constant on a small star around each example.
 
 For an example x, P random orthonormal directions u_1..u_P (seeded, per example) and a radius
-r, the 2P + 1 points x and x ± r·u_k are encoded by extract's own path (hooks, ``pre > 0``,
+r, the 2P + 1 points x and x ± r·u_k are encoded by extract's own path (its recorder, ``pre > 0``,
 packed rows). A unit counts when its bit is not the same at all of them: the packed rows'
 OR differs from their AND at that bit. This is the local complexity of Humayun, Balestriero
 and Baraniuk (2024, "Deep networks always grok"), counted per site and over the whole code.
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from actcode.codes import LayerInfo
-from actcode.extraction.recorder import SiteRecorder
+from actcode.extraction.run import make_recorder
 from actcode.extraction.sites import Site, exact_fp32
 from actcode.regions.lines import QUANTILES
 from actcode.results import SCOPE_ALL, layer_scope
@@ -82,6 +82,7 @@ def local_complexity(
     directions: int = 8,
     seed: int = 0,
     batch: int = 64,
+    census: Sequence[Site] | None = None,
 ) -> np.ndarray:
     """Per example and per site, the number of units whose bit varies on the star of radius ``radius``.
 
@@ -90,6 +91,11 @@ def local_complexity(
     model : torch.nn.Module
         Run as extract runs it (its own dtype, eval mode, TF32 off).
     sites, layers : the sites to count and their laid-out layer table (as in the code file).
+        Op sites (``Site.op``, from ``find_sites(..., mode="ops")``) are recorded at the
+        operator level as extract records them, module sites by module hooks.
+    census : list of Site, optional
+        Every site of the model (the probe pass), when ``sites`` has op sites and is a
+        selection: each ReLU-like op is counted against it (default: ``sites``).
     x : Tensor of shape (n, *input_shape)
 
     Returns
@@ -106,7 +112,7 @@ def local_complexity(
     was = model.training
     model.eval()
     try:
-        with exact_fp32(), torch.inference_mode(), SiteRecorder(model, sites) as rec:
+        with exact_fp32(), torch.inference_mode(), make_recorder(model, sites, census) as rec:
             for lo in range(0, n, batch):
                 xb = x[lo : lo + batch].to(torch.float64)
                 m = int(xb.shape[0])
@@ -115,7 +121,7 @@ def local_complexity(
                 star = torch.cat([flat, flat + u, flat - u], dim=1).reshape(m * group, *x.shape[1:])
                 star = star.to(dev, dtype)
                 rec.begin(m * group, dev)
-                model(star)
+                rec.forward(star)
                 var = varying_bits(rec.packed(), group)
                 for k, layer in enumerate(layers):
                     out[lo : lo + m, k] = np.bitwise_count(var[:, layer.byte_offset : layer.byte_stop]).sum(
