@@ -241,21 +241,23 @@ class CodeWriter:
         sg = g.create_group(split)
         _stamp(sg, spec.SPLIT_TYPE)
         rows = chunk_rows(self.n_bytes)
-        opts: dict[str, Any] = {}
+        deflate: dict[str, Any] = {"compression": "gzip", "compression_opts": spec.COMPRESSION_LEVEL}
         choice = self.compression
         if choice == "auto":
             choice = "gzip" if sample is None or worth_deflating(sample) else None
         self.chosen[split] = choice
-        if choice:
-            opts = {"compression": "gzip", "compression_opts": spec.COMPRESSION_LEVEL}
+        if not choice and sample is not None:
+            # HDF5 allocates whole chunks: without a filter the zeros of a part-filled last
+            # chunk are stored, so a small split would take a full ~1 MiB chunk.
+            rows = min(rows, max(1, sample.shape[0]))
         ds = sg.create_dataset(
             "codes", shape=(0, self.n_bytes), maxshape=(None, self.n_bytes), dtype=np.uint8,
-            chunks=(rows, self.n_bytes), **opts,
+            chunks=(rows, self.n_bytes), **(deflate if choice else {}),
         )  # fmt: skip
         _stamp(ds, spec.PACKED_BITS_TYPE)
         ds.attrs["bitorder"] = spec.BITORDER
-        for col in spec.SPLIT_DATASETS[1:]:
-            sg.create_dataset(col, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(16384,), **opts)
+        for col in spec.SPLIT_DATASETS[1:]:  # small integers: deflate always pays, and is cheap
+            sg.create_dataset(col, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(16384,), **deflate)
         self._rows[split] = 0
         return sg
 

@@ -185,7 +185,7 @@ step() {  # step NAME COMMAND...: run, then report the status and what is left o
   echo "$name $? $(ls -A "$SMALL" | tr '\n' ' ')"
 }
 step sigbus $ACTCODE extract --compression none --random 500000 -o "$SMALL/x.h5" "$CKPT"
-step gzip $ACTCODE extract --splits test --random 40000 -o "$SMALL/x.h5" "$CKPT"
+step gzip $ACTCODE extract --splits test --random 300000 -o "$SMALL/x.h5" "$CKPT"
 cp "$CODES" "$SMALL/m.h5"
 avail=$(df -B1 --output=avail "$SMALL" | tail -1)
 head -c $(( avail - $(stat -c %s "$SMALL/m.h5") / 2 )) /dev/zero > "$SMALL/fill"  # the copy cannot fit
