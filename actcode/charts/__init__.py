@@ -1,8 +1,8 @@
 """Charts of the study: curves of metrics against factors and the activation hash phase chart.
 
-Importing this package selects matplotlib's headless Agg backend unless pyplot was already
-imported (a notebook or a user's script keeps the backend it chose), so charts never need a
-display.
+Importing this package leaves matplotlib's backend alone: the ``write_*`` functions (and so
+``actcode chart``) draw on Figures made without pyplot, so they never need a display, and a
+notebook keeps its inline backend for ``.plot()``.
 
 Use the displays on your own axes::
 
@@ -15,18 +15,11 @@ Use the displays on your own axes::
 
 from __future__ import annotations
 
-import sys
-
-import matplotlib
-
-if "matplotlib.pyplot" not in sys.modules:
-    matplotlib.use("Agg")
-
-from actcode.charts.curves import CurvesDisplay, write_curves  # noqa: E402
-from actcode.charts.data import Series, aggregate  # noqa: E402
-from actcode.charts.phase import PhaseChartDisplay, write_phase  # noqa: E402
-from actcode.charts.phase_grid import PhaseGrid  # noqa: E402
-from actcode.charts.regimes import (  # noqa: E402
+from actcode.charts.curves import CurvesDisplay, write_curves
+from actcode.charts.data import Series, aggregate
+from actcode.charts.phase import PhaseChartDisplay, write_phase
+from actcode.charts.phase_grid import PhaseGrid
+from actcode.charts.regimes import (
     CRITICAL,
     MISSING,
     REGIME_NAMES,
@@ -35,9 +28,9 @@ from actcode.charts.regimes import (  # noqa: E402
     PhaseThresholds,
     classify_regimes,
 )
-from actcode.charts.runs import Run, distinct_runs, group_runs, load_runs  # noqa: E402
-from actcode.charts.specs import YSpec, parse_y  # noqa: E402
-from actcode.charts.style import save_figure  # noqa: E402
+from actcode.charts.runs import Run, distinct_runs, group_runs, load_runs
+from actcode.charts.specs import YSpec, parse_y
+from actcode.charts.style import save_figure
 
 __all__ = [
     "CRITICAL",

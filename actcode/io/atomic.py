@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from actcode.errors import DISK_FULL_ERRNOS, InvalidParameterError, LockTimeoutError, OutputError
+from actcode.sizes import format_bytes
 
 #: Temporary files being written by this process; removed on a second Ctrl-C.
 _LIVE_TEMPS: set[Path] = set()
@@ -79,13 +80,6 @@ def _free_bytes(folder: Path) -> int | None:
     return int(st.f_bavail) * int(st.f_frsize)
 
 
-def _size(n: float) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} bytes"
-
-
 def disk_full_error(exc: BaseException, final: str | Path) -> OutputError | None:
     """The OutputError (exit 7) for an error that means a full disk, else None.
 
@@ -98,7 +92,7 @@ def disk_full_error(exc: BaseException, final: str | Path) -> OutputError | None
         return None
     folder = Path(final).parent if str(Path(final).parent) else Path()
     free = _free_bytes(folder)
-    left = f" ({_size(free)} free)" if free is not None else ""
+    left = f" ({format_bytes(free)} free)" if free is not None else ""
     msg = (
         f"cannot write {final}: no space left on the device of {folder}{left}. "
         "Free some space or choose an output folder on another disk; nothing was written."
@@ -112,8 +106,8 @@ def check_free_space(final: str | Path, need: int, *, what: str = "the output") 
     free = _free_bytes(folder)
     if free is not None and need > free:
         msg = (
-            f"cannot write {final}: {what} needs about {_size(need)} but the device of {folder} has "
-            f"{_size(free)} free. Free some space or choose an output folder on another disk."
+            f"cannot write {final}: {what} needs about {format_bytes(need)} but the device of {folder} has "
+            f"{format_bytes(free)} free. Free some space or choose an output folder on another disk."
         )
         raise OutputError(msg)
 

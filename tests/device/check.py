@@ -259,7 +259,9 @@ def bench_train(dev: torch.device, folder: Path, quick: bool) -> dict[str, Any]:
     train(cfg, on_epoch=on_epoch)
     hand = hand_epoch_times(dev, spec, epochs)
     a, h = statistics.median(ours[1:]), statistics.median(hand[1:])  # drop the warm-up epoch
-    return {"actcode_epoch_s": a, "hand_loop_epoch_s": h, "ratio": a / h, "target": "<= 1.1", "ok": True}
+    # "ok": the benchmark ran; whether it met its target is "met_target" (timings do not fail a check)
+    return {"actcode_epoch_s": a, "hand_loop_epoch_s": h, "ratio": a / h, "target": "<= 1.1",
+            "met_target": a / h <= 1.1, "ok": True}  # fmt: skip
 
 
 def bench_extract(dev: torch.device, folder: Path, quick: bool) -> dict[str, Any]:
@@ -282,7 +284,8 @@ def bench_extract(dev: torch.device, folder: Path, quick: bool) -> dict[str, Any
     forward()
     t_f, _ = timed(forward, dev)
     t_e, _ = timed(codes, dev, 2)
-    return {"forward_s": t_f, "extract_s": t_e, "ratio": t_e / t_f, "rows": n, "target": "<= 1.3", "ok": True}
+    return {"forward_s": t_f, "extract_s": t_e, "ratio": t_e / t_f, "rows": n, "target": "<= 1.3",
+            "met_target": t_e / t_f <= 1.3, "ok": True}  # fmt: skip
 
 
 def matmul_peak(dev: torch.device, quick: bool) -> dict[str, float]:
@@ -331,7 +334,8 @@ def section(results: dict[str, Any], name: str, fn: Callable[[], dict[str, Any]]
         res = fn()
     except Exception as exc:  # noqa: BLE001 - one failing part must not hide the others
         res = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-    res.setdefault("ok", all(v.get("ok", False) for v in res.values() if isinstance(v, dict)))
+    parts = [v for v in res.values() if isinstance(v, dict)]
+    res.setdefault("ok", bool(parts) and all(v.get("ok", False) for v in parts))  # no part: not ok
     res["seconds"] = round(time.perf_counter() - t, 3)
     results[name] = res
     state = "ok" if res["ok"] else "FAILED"
