@@ -396,17 +396,44 @@ class TrainConfig:
             d["save_at"] = tuple(int(e) for e in d["save_at"])
         return cls(**d)
 
+    def ignored_fields(self) -> list[str]:
+        """Training options that do not shape this run: ``momentum`` with Adam, ``lr_step`` and
+        ``lr_gamma`` without the step schedule, ``noise_mode`` without label noise, and
+        ``sample_order`` without a sample size (the whole training part, in order, either way).
+
+        Examples
+        --------
+        >>> TrainConfig(momentum=0.5, lr_schedule="cosine").ignored_fields()
+        ['momentum', 'lr_step', 'lr_gamma', 'noise_mode', 'sample_order']
+        >>> TrainConfig(optimizer="sgd", label_noise=0.2, sample_size=100).ignored_fields()
+        []
+        """
+        ignored: list[str] = []
+        if self.optimizer == "adam":
+            ignored.append("momentum")
+        if self.lr_schedule != "step":
+            ignored += ["lr_step", "lr_gamma"]
+        if self.label_noise == 0:
+            ignored.append("noise_mode")
+        if self.sample_size is None:
+            ignored.append("sample_order")
+        return ignored
+
     def run_hash(self) -> str:
         """8 hex digits identifying the training trajectory.
 
         Hashes what shapes the run: every field except where the run is written (``out``),
         which epochs are saved (``save_at``), CPU ``threads``, where the data lives
-        (``data.root``, ``data.download``) and the model fields its family ignores
-        (:meth:`ModelSpec.shaping`): two runs with the same hash train the same model the same way.
+        (``data.root``, ``data.download``), the model fields its family ignores
+        (:meth:`ModelSpec.shaping`) and the training options the run ignores
+        (:meth:`ignored_fields`, hashed at their defaults): two runs with the same hash train
+        the same model the same way.
         """
         d = self.to_dict()
         for k in ("out", "save_at", "threads"):
             d.pop(k)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        d.update({k: defaults[k] for k in self.ignored_fields()})
         d["data"] = {"name": self.data.name}
         d["model"] = self.model.shaping().to_dict()
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()

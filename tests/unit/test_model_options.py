@@ -75,3 +75,29 @@ def test_the_cli_refuses_with_one_line() -> None:
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("actcode train: error: --width does not apply to --model vgg11")
+
+
+@pytest.mark.parametrize(
+    ("ignored", "in_effect"),
+    [
+        ({"momentum": 0.5}, {"optimizer": "sgd"}),
+        ({"lr_step": 5, "lr_gamma": 0.5}, {"lr_schedule": "step"}),
+        ({"noise_mode": "random"}, {"label_noise": 0.2}),
+        ({"sample_order": "random"}, {"sample_size": 100}),
+    ],
+)
+def test_the_hash_ignores_training_options_the_run_does_not_use(
+    ignored: dict[str, object], in_effect: dict[str, object]
+) -> None:
+    def h(**kw: object) -> str:
+        return TrainConfig(**kw).run_hash()  # type: ignore[arg-type]
+
+    off = {"optimizer": "adam", "lr_schedule": "cosine"}  # the defaults use step; adam ignores momentum
+    assert h(**off, **ignored) == h(**off)
+    on = {**off, **in_effect}
+    assert h(**on, **ignored) != h(**on)
+
+
+def test_the_hash_of_a_run_at_the_defaults_is_unchanged() -> None:
+    # pinned before ignored training options were hashed at their defaults
+    assert TrainConfig().run_hash() == "2753d9ae"
