@@ -118,16 +118,26 @@ def checkpoints(runs_dir: Path, cell: Cell, finished: dict[str, Any] | None = No
     return {e: found.get(e) for e in epochs}
 
 
-def code_file_ok(path: Path, splits: list[str], kinds: list[str]) -> bool:
-    """Whether ``path`` exists, passes the format's structural checks, has the splits and results."""
+def code_file_ok(path: Path, splits: list[str], kinds: list[str], checkpoint: Path | None = None) -> bool:
+    """Whether ``path`` exists, passes the format's structural checks, has the splits and results.
+
+    With ``checkpoint``, also whether the file was extracted from that checkpoint as it is on
+    disk now (its SHA-256 among the file's ``provenance.inputs``): a retrained cell overwrites
+    its checkpoints, and code files of the old ones must be redone.
+    """
     from actcode.errors import FormatError
-    from actcode.io import open_codes
+    from actcode.io import file_sha256, open_codes
 
     if not path.is_file():
         return False
     try:
         with open_codes(path) as cf:
-            return set(splits) <= set(cf.splits) and all(cf.results(k) is not None for k in kinds)
+            ok = set(splits) <= set(cf.splits) and all(cf.results(k) is not None for k in kinds)
+            inputs = cf.provenance.get("inputs") or []
+        if ok and checkpoint is not None:
+            sha = file_sha256(checkpoint)
+            ok = any(isinstance(i, dict) and i.get("sha256") == sha for i in inputs)
+        return ok
     except (FormatError, OSError):
         return False
 
@@ -253,13 +263,17 @@ def _run_stages(task: CellTask, log: IO[str], ran: list[str]) -> tuple[list[Path
     if stages.stages == ("train",):
         return ckpts, ckpts
     splits, files = stages.splits(), []
+    factory = train_config(cell.options).model.factory  # the user's own model: named in the spec
     for ckpt in ckpts:
         code = ckpt.with_suffix(".h5")
-        if not code_file_ok(code, splits, []):
+        if not code_file_ok(code, splits, [], checkpoint=ckpt):
             _stage(ran, "extract")
             from actcode.extraction import extract
 
-            extract(ckpt, output=code, data_root=cell.options.get("data_root"), **_extract_kwargs(stages))
+            extract(
+                ckpt, output=code, data_root=cell.options.get("data_root"), model=factory,
+                **_extract_kwargs(stages),
+            )  # fmt: skip
             _say(log, f"extracted {code}")
         if "measure" in stages.stages and not code_file_ok(code, splits, ["measure"]):
             _stage(ran, "measure")
