@@ -127,7 +127,8 @@ for _rel, _what in (("same", "chords within a class"), ("different", "chords bet
        "count")  # fmt: skip
     for _stat in ("mean", "median", "q10", "q25", "q75", "q90"):
         _m(f"lines_{_rel}_regions_{_stat}", "regions", f"linear regions crossed, {_what} ({_stat})",
-           f"regions/segment ({_rel}, {_stat})", "regions", "value")  # fmt: skip
+           f"regions/segment ({_rel}, {_stat})", "regions", "value",
+           "regions/chord" if (_rel, _stat) == ("different", "mean") else None)  # fmt: skip
         _m(f"lines_{_rel}_density_{_stat}", "regions", f"linear regions per unit length, {_what} ({_stat})",
            f"region density ({_rel}, {_stat})", "regions per input unit", "value")  # fmt: skip
 _m("lines_points_per_breakpoint", "regions", "network evaluations per breakpoint (exact walk)",
@@ -135,14 +136,15 @@ _m("lines_points_per_breakpoint", "regions", "network evaluations per breakpoint
 _m("local_examples", "regions", "examples (local complexity)", "examples", "samples", "count")
 for _stat in ("mean", "median", "q10", "q25", "q75", "q90"):
     _m(f"local_complexity_{_stat}", "regions", f"local complexity: units varying near an example ({_stat})",
-       f"local complexity ({_stat})", "units", "value")  # fmt: skip
+       f"local complexity ({_stat})", "units", "value", "local" if _stat == "mean" else None)  # fmt: skip
 _m("kernel_batch", "regions", "codes in the NAS batch", "batch", "samples", "count")
-_m("naswot", "regions", "NASWOT score log|K| (-inf: singular K)", "NASWOT", "nats", "value")
+_m("naswot", "regions", "NASWOT score log|K| (-inf: singular K)", "NASWOT", "nats", "value", "NASWOT")
 _m("naswot_duplicates", "regions", "codes equal to an earlier one in the NAS batch", "duplicates", "samples",
    "count")  # fmt: skip
 _m("tenas_distinct", "regions", "distinct codes in the NAS batch (TE-NAS)", "TE-NAS distinct", "codes",
-   "count")  # fmt: skip
-_m("plane_regions", "regions", "linear regions in the 2-D slice", "slice regions", "regions", "count")
+   "count", "distinct")  # fmt: skip
+_m("plane_regions", "regions", "linear regions in the 2-D slice", "slice regions", "regions", "count",
+   "plane regions")  # fmt: skip
 _m("plane_window_area", "regions", "area of the 2-D slice's window", "window area", "input units²", "value")
 for _stat in ("mean", "median", "min", "max"):
     _m(f"plane_area_{_stat}", "regions", f"region area in the 2-D slice ({_stat})", f"region area ({_stat})",

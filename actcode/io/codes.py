@@ -547,6 +547,37 @@ class CodeFile:
         return out
 
     @_guard
+    def codes_at(self, split: str, rows: np.ndarray | list[int]) -> np.ndarray:
+        """Only the given rows of a split: strictly increasing row numbers, read without the rest.
+
+        Returns
+        -------
+        codes : ndarray of shape (len(rows), n_bytes), dtype=np.uint8
+        """
+        n = self.n_rows(split)
+        idx = np.asarray(rows)
+        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            msg = f"{self.path}: rows must be a 1-D array of integers."
+            raise InvalidParameterError(msg)
+        idx = idx.astype(np.int64)
+        if idx.size and (idx[0] < 0 or idx[-1] >= n or (np.diff(idx) <= 0).any()):
+            msg = f"{self.path}: rows must be strictly increasing row numbers in 0..{n - 1} of {split!r}."
+            raise InvalidParameterError(msg)
+        if idx.size == 0:
+            return np.empty((0, self.n_bytes), np.uint8)
+        ds = self._f["splits"][split]["codes"]
+        where = f"{self.path}: /splits/{split}/codes"
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        try:  # a contiguous run is one slice; otherwise an h5py point selection (increasing indices)
+            block = ds[lo:hi] if hi - lo == idx.size else ds[idx.tolist()]
+        except H5_ERRORS as exc:
+            msg = f"{where} rows {lo}..{hi} cannot be read ({' '.join(str(exc).split())[:120]})."
+            raise FormatError(msg) from None
+        block = np.asarray(block, np.uint8).reshape(idx.size, -1)
+        check_padding_block(block, self._mask, where, lo)
+        return block
+
+    @_guard
     def _column(self, split: str, name: str) -> np.ndarray:
         sg = self._f["splits"][self._check_split(split)]
         if name not in sg:

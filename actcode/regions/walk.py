@@ -86,7 +86,10 @@ def _roots(p: Piece, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
     towards = (bits & (b < 0)) | (~bits & (b > 0))
     s = torch.where(towards, -a / torch.where(towards, b, torch.ones_like(b)), torch.full_like(a, math.inf))
     s = torch.where(s > 0, s, torch.full_like(s, math.inf))  # numerically behind us: not ahead
-    smin = torch.minimum(s.amin(dim=1), p.switch)
+    # a max-pool switch at (or behind) the current point is not ahead either: a switch of 0 would
+    # give zero-length steps until max_steps
+    switch = torch.where(p.switch > 0, p.switch, torch.full_like(p.switch, math.inf))
+    smin = torch.minimum(s.amin(dim=1), switch)
     predicted = s <= (smin + tau).unsqueeze(1)
     return smin, predicted
 
