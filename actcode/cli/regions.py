@@ -21,6 +21,10 @@ from actcode.cli._options import (
 )
 from actcode.config import check_seed
 from actcode.errors import InvalidParameterError
+from actcode.metrics import table_columns
+
+#: (metric, header) of the one-line summary per split, from the metric registry.
+_COLUMNS = table_columns("regions")
 
 
 def _plane_rows(text: str | None) -> tuple[int, int, int] | None:
@@ -42,8 +46,13 @@ def _plane_rows(text: str | None) -> tuple[int, int, int] | None:
 def command(
     paths: CodeFilesArg = None,
     analyses: Annotated[
-        str, typer.Option("--analyses", help="Comma list of lines, local, kernel, plane.")
-    ] = "lines,local,kernel,plane",
+        str | None,
+        typer.Option(
+            "--analyses",
+            help="Comma list of lines, local, kernel, plane (default: all; plane is skipped, with a note, "
+            "for a network with max-pools, and refused there when asked for).",
+        ),
+    ] = None,
     splits: Annotated[
         str | None, typer.Option("--splits", "--split", help="Comma list of splits (default: all).")
     ] = None,
@@ -119,7 +128,8 @@ def command(
     from actcode.regions.api import RegionsConfig, parse_analyses, regions_file
 
     cfg = RegionsConfig(
-        analyses=parse_analyses(analyses), splits=split_list(splits), layers=split_list(layers),
+        analyses=None if analyses is None else parse_analyses(analyses), splits=split_list(splits),
+        layers=split_list(layers),
         segments=segments, radius=radius, directions=directions, batch=batch, max_rows=max_rows,
         plane=_plane_rows(plane), window=window, seed=seed, device=device, model=model, weights=weights,
         data_root=data_root, trust_model_code=trust_model_code,
@@ -127,15 +137,14 @@ def command(
 
     def one(path: str) -> None:
         log(f"regions {path}", level=1)
-        out, table = regions_file(path, cfg, output=output)
+        out, table = regions_file(path, cfg, output=output, note=log)
+        stored = {(r[0], r[1], r[2]) for r in table.rows()}
         for split in table.splits:
             parts = [
                 f"{name} {table.get(split, 'all', metric):.4g}"
-                for metric, name in (("lines_different_regions_mean", "regions/chord"),
-                                     ("local_complexity_mean", "local"), ("naswot", "NASWOT"),
-                                     ("tenas_distinct", "distinct"), ("plane_regions", "plane regions"))
-                if (split, "all", metric) in {(r[0], r[1], r[2]) for r in table.rows()}
-            ]  # fmt: skip
+                for metric, name in _COLUMNS
+                if (split, "all", metric) in stored
+            ]
             log(f"regions {out} ({split}): " + ", ".join(parts))
         if as_json:
             for rec, (*_, value) in zip(table.to_records(), table.rows(), strict=True):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from actcode import __version__
 from actcode.codes import layout_layers
@@ -27,15 +29,23 @@ __all__ = ["ANALYSES", "RegionsConfig", "parse_analyses", "plane_arrays", "regio
 
 #: The analyses, in the order they run.
 ANALYSES = ("lines", "local", "kernel", "plane")
+#: Max-pool modules: the plane analysis cuts the plane at unit zeros only, so it refuses them.
+MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
+             nn.AdaptiveMaxPool3d)  # fmt: skip
 #: Metric-name prefix of each analysis (rows of other analyses are kept when only some are rerun).
 PREFIX = {"lines": "lines_", "local": "local_", "kernel": ("naswot", "tenas_", "kernel_"), "plane": "plane_"}
 
 
 @dataclass
 class RegionsConfig:
-    """Parameters of :func:`regions_file` (the CLI's options)."""
+    """Parameters of :func:`regions_file` (the CLI's options).
 
-    analyses: tuple[str, ...] = ANALYSES
+    ``analyses=None`` is the default list, all of :data:`ANALYSES` except that ``plane`` is
+    skipped (and the skip recorded) for a network with max-pools; an explicit ``plane`` on
+    such a network is refused before any analysis runs.
+    """
+
+    analyses: tuple[str, ...] | None = None
     splits: list[str] | None = None
     layers: list[str] | str | None = None
     segments: int = 64
@@ -84,6 +94,24 @@ def _check(cfg: RegionsConfig) -> None:
     for ok, msg in checks:
         if not ok:
             raise InvalidParameterError(msg)
+
+
+def _resolve_analyses(
+    cfg: RegionsConfig, fm: FileModel, path: Path, note: Callable[[str], None] | None
+) -> tuple[RegionsConfig, dict[str, str]]:
+    """The analyses to run, and those skipped (with why): the default list drops ``plane`` for a
+    network with max-pools; an explicit ``plane`` on one is refused here, before any analysis runs."""
+    wanted = cfg.analyses if cfg.analyses is not None else ANALYSES
+    pools = [name for name, m in fm.model.named_modules() if isinstance(m, MAX_POOLS)]
+    if not pools or "plane" not in wanted:
+        return replace(cfg, analyses=wanted), {}
+    why = f"the network has max-pools ({pools[0]!r}) and the plane analysis does not support them"
+    if cfg.analyses is not None:
+        msg = f"{path}: --analyses plane: {why}; choose lines, local or kernel for this network."
+        raise InvalidParameterError(msg)
+    if note is not None:
+        note(f"regions {path}: skipping plane: {why} (ask for the others with --analyses).")
+    return replace(cfg, analyses=tuple(a for a in wanted if a != "plane")), {"plane": why}
 
 
 def _rows_of(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
@@ -159,7 +187,7 @@ def _plane(
 def _run_split(
     cf: Any,
     fm: FileModel,
-    run: PieceRunner,
+    run: PieceRunner | None,
     split: str,
     cfg: RegionsConfig,
     radius: float,
@@ -172,14 +200,16 @@ def _run_split(
     arrays: dict[str, np.ndarray] = {}
     info: dict[str, Any] = {}
     names = [layer.name for layer in cf.layers]
-    if "lines" in cfg.analyses:
+    analyses = cfg.analyses or ()
+    if "lines" in analyses:
+        assert run is not None  # built for lines and plane
         sel_sites = [fm.file_sites[k] for k in selected]
         r, a, info["lines"] = lines_rows(
             run, x, labels, n=cfg.segments, radius=radius, seed=cfg.seed, selected=sel_sites, tau=cfg.tau
         )
         rows += r
         arrays.update({f"{split}/{k}": v for k, v in a.items()})
-    if "local" in cfg.analyses:
+    if "local" in analyses:
         pick = _rows_of(x.shape[0], cfg.max_rows, rng)
         sites = [fm.sites[i] for i in fm.file_sites]
         counts = local_complexity(
@@ -189,11 +219,12 @@ def _run_split(
         rows += local_rows(counts, names, selected)
         arrays[f"{split}/local/counts"] = counts
         arrays[f"{split}/local/rows"] = pick
-    if "kernel" in cfg.analyses:
+    if "kernel" in analyses:
         pick = _rows_of(cf.n_rows(split), cfg.batch, rng)
-        rows += kernel_rows(cf.codes(split)[pick], cf.layers, selected)
+        rows += kernel_rows(cf.codes_at(split, pick), cf.layers, selected)  # only the batch's rows
         arrays[f"{split}/kernel/rows"] = pick
-    if "plane" in cfg.analyses:
+    if "plane" in analyses:
+        assert run is not None
         prow = np.asarray(cfg.plane) if cfg.plane is not None else _three_rows(labels, rng)
         if prow.min() < 0 or prow.max() >= x.shape[0]:
             last = x.shape[0] - 1
@@ -223,12 +254,17 @@ def _keep_old(
 
 
 def regions_file(
-    path: str | Path, config: RegionsConfig | None = None, *, output: str | Path | None = None
+    path: str | Path,
+    config: RegionsConfig | None = None,
+    *,
+    output: str | Path | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> tuple[Path, ResultTable]:
     """Run the region analyses on a code file and store them under ``/results/regions`` (copy-on-write).
 
     The network and data come from the file's provenance (or ``config.model``/``weights``),
-    and are checked against the file's codes. Rows of analyses not rerun are kept.
+    and are checked against the file's codes. Rows of analyses not rerun are kept. ``note``
+    receives one line when the default list skips an analysis (recorded as ``skipped``).
 
     Returns
     -------
@@ -243,6 +279,8 @@ def regions_file(
     cfg = config or RegionsConfig()
     _check(cfg)
     dev = resolve_device(cfg.device)
+    if dev.type == "mps":  # MPS has no float64 and the walk and plane are float64: the CPU does them
+        dev = torch.device("cpu")
     with open_codes(path) as cf:
         splits = cfg.splits or list(cf.splits)
         unknown = [s for s in splits if s not in cf.splits]
@@ -255,14 +293,22 @@ def regions_file(
             cf, model=cfg.model, weights=cfg.weights, data_root=cfg.data_root,
             trust_model_code=cfg.trust_model_code,
         )  # fmt: skip
+        cfg, skipped = _resolve_analyses(cfg, fm, cf.path, note)
+        analyses = cfg.analyses or ()
         base = split_inputs(cf, "train" if "train" in cf.splits else cf.splits[0], fm.dataset)
         scale = data_scale(base)
         radius = cfg.radius if cfg.radius is not None else 0.01 * scale
-        rows, arrays, per = _keep_old(cf, cfg.analyses)
+        rows, arrays, per = _keep_old(cf, analyses)
         new_rows: list[tuple[str, str, str, float]] = []
         info: dict[str, Any] = {}
-        with PieceRunner(fm.model, base[:2], device=dev, mode=fm.mode) as run:
-            if any(a in cfg.analyses for a in ("lines", "plane")):
+        # only lines and plane walk affine pieces; the runner refuses networks (padded or adaptive
+        # max-pools) that local and kernel handle, so it is built only for them
+        needs_run = any(a in analyses for a in ("lines", "plane"))
+        runner: AbstractContextManager[PieceRunner | None] = (
+            PieceRunner(fm.model, base[:2], device=dev, mode=fm.mode) if needs_run else nullcontext(None)
+        )
+        with runner as run:
+            if run is not None:
                 probe = base[: min(8, base.shape[0])].double()
                 run.check_affine(probe, torch.roll(probe, 1, 0) - probe)
             for split in splits:
@@ -270,9 +316,11 @@ def regions_file(
                 new_rows += r
                 arrays.update(a)
                 info[split] = i
-        per.update({a: _params_of(a, cfg, radius, scale, fm) for a in cfg.analyses})
+        per.update({a: _params_of(a, cfg, radius, scale, fm) for a in analyses})
     params = {"actcode_version": __version__, "source": fm.source, "site_mode": fm.mode, "analyses": per,
               "walk": info, "splits": splits, "layers": [la.name for la in selected_layers]}  # fmt: skip
+    if skipped:
+        params["skipped"] = skipped
     table = ResultTable.from_rows(new_rows)
     out = add_results(
         path, "regions", ResultTable.from_rows(rows + new_rows), params=params, arrays=arrays, output=output
