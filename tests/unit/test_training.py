@@ -438,7 +438,8 @@ def test_checkpoint_names_are_unique_over_a_grid() -> None:
         dataclasses.replace(base, seed=1),
         dataclasses.replace(base, lr=1e-3),
         dataclasses.replace(base, optimizer="sgd"),
-        dataclasses.replace(base, sample_order="random"),
+        dataclasses.replace(base, sample_size=500),
+        dataclasses.replace(base, sample_size=500, sample_order="random"),
         dataclasses.replace(base, tile=True),
         dataclasses.replace(base, batch_size=128),
     ]
@@ -448,3 +449,6 @@ def test_checkpoint_names_are_unique_over_a_grid() -> None:
     # where the run is written and which epochs are kept do not change the trajectory or the name
     same = dataclasses.replace(base, out="elsewhere", save_at=(0, 3), threads=2)
     assert checkpoint_name(same, n=100, epoch=3) == names[0]
+    # nor does an option the run ignores: without a sample size every order selects all examples
+    ignored = dataclasses.replace(base, sample_order="random")
+    assert checkpoint_name(ignored, n=100, epoch=3) == names[0]
