@@ -48,8 +48,15 @@ def threads_per_job(jobs: int, threads: int = 0) -> int:
     return max(1, cores // max(1, jobs))
 
 
-def _init_worker(slots: Any, gpus: list[str], threads: int) -> None:
-    """Start of a worker: its GPU (by slot), its thread pools, dying with the sweep, signals."""
+def _init_worker(slots: Any, gpus: list[str], threads: int, log: str) -> None:
+    """Start of a worker: its GPU (by slot), its thread pools, dying with the sweep, signals.
+
+    The worker's stderr goes to ``log`` (``OUT/logs/workers.stderr``): a worker interrupted at any
+    moment (in an import, say) must not print a traceback on the sweep's terminal, whose stderr
+    carries only the sweep's own lines.
+    """
+    with open(log, "a", encoding="utf-8") as f:
+        os.dup2(f.fileno(), 2)
     slot = int(slots.get())
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
@@ -111,9 +118,12 @@ class LocalBackend(Backend):
             f"local: {jobs} worker(s), {threads} thread(s) each"
             + (f", GPUs {','.join(gpus)} round-robin" if gpus else "")
         )
+        logs = tasks[0].out / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
         self._pool = ProcessPoolExecutor(
-            jobs, mp_context=ctx, initializer=_init_worker, initargs=(slots, gpus, threads)
-        )
+            jobs, mp_context=ctx, initializer=_init_worker,
+            initargs=(slots, gpus, threads, str(logs / "workers.stderr")),
+        )  # fmt: skip
         self._futures = {self._pool.submit(_run_in_worker, _with_threads(t, threads)): t for t in tasks}
         pending = set(self._futures)
         while pending:
