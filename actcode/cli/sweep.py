@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from actcode.cli._common import emit_path, err_console, log, verbosity
+from actcode.cli._common import emit_path, err_console, log, printable, verbosity
 from actcode.cli._errors import handle_errors
 from actcode.errors import InvalidParameterError
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from actcode.sweep import Progress, SweepReport, SweepSpec
 
 _E = "Executor"
+#: Damaged manifest lines shown one by one; the rest are counted.
+_MAX_NOTES = 5
 _S = "SLURM (--executor slurm)"
 _R = "Ray (--executor ray)"
 
@@ -91,7 +93,8 @@ def command(
     Exit codes: the first failed cell's code; 130 on Ctrl-C or SIGTERM (running cells are
     cancelled, finished ones kept: run again to resume).
     """
-    from actcode.sweep import ExecutorOptions, load_spec, run_sweep
+    from actcode.sweep import ExecutorOptions, load_spec, run_sweep, sweep_status
+    from actcode.sweep.run import combine
 
     if spec == "status":
         _status(target, out, sets or [], grids or [])
@@ -118,19 +121,46 @@ def command(
     if dry_run:
         _dry_run(parsed, executor, slurm)
         return
-    with _live(parsed) as on_progress:
+    whole = _whole_spec(spec, out, sets or []) if grids else parsed
+    with _live(parsed) as on_progress, _epochs(parsed):
         try:
             report = run_sweep(
-                parsed, executor=executor, options=options, retries=retries, progress=on_progress, log=log
-            )
+                parsed, executor=executor, options=options, retries=retries, progress=on_progress, log=log,
+                whole=whole,
+            )  # fmt: skip
         except KeyboardInterrupt:
             log("actcode sweep: cancelled the queued and running cells; finished ones are kept: rerun.")
+            _emit_done(parsed)
             raise
-    _summary(report, ran_only=True)
+    _summary(combine(sweep_status(whole or parsed), report), ran_only=False, after_run=True)
     for path in report.paths:
         emit_path(path)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
+
+
+def _whole_spec(spec: str, out: Path | None, sets: list[str]) -> SweepSpec | None:
+    """The spec without the command line's --grid axes (what ``sweep status OUT`` shows); None if invalid."""
+    from actcode.errors import ActcodeError
+    from actcode.sweep import load_spec
+
+    try:
+        return load_spec(spec, out=out, sets=sets)
+    except ActcodeError:
+        return None
+
+
+def _emit_done(spec: SweepSpec) -> None:
+    """On an interrupt: the files of the cells that are done, on stdout, for the pipe."""
+    from actcode.errors import ActcodeError
+    from actcode.sweep import sweep_status
+
+    try:
+        paths = sweep_status(spec).paths
+    except (ActcodeError, OSError):
+        return
+    for path in paths:
+        emit_path(path)
 
 
 def _overrides(base: dict[str, Any], **values: Any) -> dict[str, Any]:
@@ -169,7 +199,7 @@ def _dry_run(spec: SweepSpec, executor: str, slurm: dict[str, Any]) -> None:
         err_console.print(script, markup=False, highlight=False)
 
 
-def _summary(report: SweepReport, *, ran_only: bool, force: bool = False) -> None:
+def _summary(report: SweepReport, *, ran_only: bool, force: bool = False, after_run: bool = False) -> None:
     """The table of cells on stderr: every cell, or with ``ran_only`` the ones this run tried."""
     if verbosity() < 0 and not force:
         return
@@ -177,14 +207,21 @@ def _summary(report: SweepReport, *, ran_only: bool, force: bool = False) -> Non
 
     from actcode.sweep.cells import CELL_STATES
 
+    for line in report.damaged[:_MAX_NOTES]:  # reported, skipped; the other lines are kept
+        err_console.print(f"actcode sweep: warning: skipped a damaged manifest line: {printable(line)}")
+    if len(report.damaged) > _MAX_NOTES:
+        more = len(report.damaged) - _MAX_NOTES
+        err_console.print(f"actcode sweep: warning: {more} more damaged manifest lines skipped")
     ran = {r["cell"]: r for r in report.ran}
     rows = [c for c in report.cells if not ran_only or c.cell.key in ran or c.state != "done"]
     counts = ", ".join(f"{report.count(s)} {s}" for s in CELL_STATES if report.count(s))
     title = f"actcode sweep {report.spec.name}: {len(report.cells)} cells, {counts} ({report.spec.out})"
+    if after_run and not report.ran:
+        title += "; nothing ran"
     if not rows:
         err_console.print(f"{title}; nothing ran", markup=False)
         return
-    table = Table(title=title, title_justify="left")
+    table = Table(title=printable(title), title_justify="left")
     for col, just in (("#", "right"), ("cell", "left"), ("run", "left"), ("state", "left")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     table.add_column("seconds", justify="right")
@@ -195,36 +232,83 @@ def _summary(report: SweepReport, *, ran_only: bool, force: bool = False) -> Non
         err = rec.get("error", "") if c.state == "failed" else ""
         code = f" (exit {rec.get('exit_code')})" if err and rec.get("exit_code") else ""
         table.add_row(
-            str(c.cell.index), c.cell.label, c.cell.key, c.state, f"{secs:.1f}" if secs else "", err + code
-        )
+            str(c.cell.index), printable(c.cell.label), c.cell.key, c.state, f"{secs:.1f}" if secs else "",
+            printable(err + code),
+        )  # fmt: skip
     err_console.print(table)
+
+
+def _clock(seconds: float | None) -> str:
+    """``h:mm:ss``, or ``-:--:--`` when unknown."""
+    if seconds is None:
+        return "-:--:--"
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+class _Eta:
+    """The ETA of a running sweep, from the cells finished in this run (rate = finished / elapsed)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.start = time.monotonic()
+        self.finished = 0
+        self.remaining = 0
+        self.at = self.start
+        self.left: float | None = None
+
+    def update(self, p: Progress) -> None:
+        import time
+
+        from actcode.sweep.run import eta_seconds
+
+        if p.record is not None:
+            self.finished += 1
+        self.at = time.monotonic()
+        self.remaining = max(0, p.total - p.done - p.failed)
+        self.left = eta_seconds(self.at - self.start, self.finished, self.remaining)
+
+    def now(self) -> float | None:
+        """Seconds left now: the estimate counted down since the last cell ended."""
+        import time
+
+        return None if self.left is None else max(0.0, self.left - (time.monotonic() - self.at))
 
 
 @contextlib.contextmanager
 def _live(spec: SweepSpec) -> Iterator[Any]:
     """A live progress display on a terminal; one log line per finished cell otherwise."""
+    eta = _Eta()
     if verbosity() < 0:
         yield None
         return
     if not err_console.is_terminal:
 
         def line(p: Progress) -> None:
+            eta.update(p)
             if p.record is not None and p.cell is not None:
                 secs = p.record.get("seconds")
                 extra = f": {p.record.get('error')}" if p.record.get("error") else ""
                 took = f" in {secs:.1f} s" if secs else ""
-                log(f"cell {p.cell.label}: {p.record['state']}{took}{extra} [{p.done}/{p.total} done]")
+                left = f", ETA {_clock(eta.now())}" if eta.remaining else ""
+                log(f"cell {p.cell.label}: {p.record['state']}{took}{extra} ({p.done}/{p.total} done{left})")
 
         yield line
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    with _bar(spec, eta) as update:
+        yield update
+
+
+@contextlib.contextmanager
+def _bar(spec: SweepSpec, eta: _Eta) -> Iterator[Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
+    from rich.text import Text
+
+    class EtaColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"ETA {_clock(eta.now())}", style="progress.remaining")
 
     bar = Bar(
         TextColumn("{task.description}"),
@@ -232,19 +316,51 @@ def _live(spec: SweepSpec) -> Iterator[Any]:
         MofNCompleteColumn(),
         TextColumn("{task.fields[state]}"),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+        EtaColumn(),
         console=err_console,
         transient=True,
         redirect_stdout=False,
         redirect_stderr=False,
     )
     with bar:
-        task = bar.add_task(f"sweep {spec.name}", total=None, state="")
+        task = bar.add_task(f"sweep {printable(spec.name)}", total=None, state="")
 
         def update(p: Progress) -> None:
+            eta.update(p)
             bar.update(
                 task, total=p.total, completed=p.done, state=f"{p.failed} failed, {p.running} running"
             )
 
         yield update
+
+
+@contextlib.contextmanager
+def _epochs(spec: SweepSpec) -> Iterator[None]:
+    """With -v, the new epoch lines of the running cells' logs, every 2 s, on stderr."""
+    if verbosity() < 1:
+        yield
+        return
+    import threading
+
+    from actcode.sweep.run import follow_epochs
+
+    stop = threading.Event()
+    offsets: dict[str, int] = {}
+    follow_epochs(spec.out, offsets)  # start at the logs' ends: only this run's epochs
+
+    def watch() -> None:
+        while not stop.wait(2.0):
+            try:
+                lines = follow_epochs(spec.out, offsets)
+            except OSError:
+                continue
+            for text in lines:
+                log(text, level=1)
+
+    thread = threading.Thread(target=watch, name="actcode-sweep-epochs", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)

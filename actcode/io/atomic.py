@@ -39,6 +39,22 @@ def check_interrupted() -> None:
         raise KeyboardInterrupt
 
 
+def interrupted_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (a SystemError out of h5py, say) stands for a SIGINT or SIGTERM.
+
+    A KeyboardInterrupt raised inside a C library's callback (h5py's file-object driver)
+    comes back as a SystemError, or is swallowed; the signal is remembered here either way.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return bool(_INTERRUPTED["signal"])
+
+
 def _on_signal(signum: int, frame: object) -> None:
     if _INTERRUPTED["signal"]:  # second signal: leave at once, removing partial outputs
         for tmp in list(_LIVE_TEMPS):
@@ -65,6 +81,51 @@ def install_signal_handlers() -> None:
 def temp_path_for(final: Path) -> Path:
     """A hidden, unique temporary name in the same folder as ``final`` (same file system)."""
     return final.with_name(f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+#: The name of a temporary output (:func:`temp_path_for`): the final name, the writer's pid, a token.
+TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>[0-9]{1,10})-[0-9a-f]{8}$")
+#: The most folder entries looked at for stale temporary files (a huge folder is not listed whole).
+_MAX_SCAN = 100_000
+
+
+def _process_gone(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return pid > 2**22  # alive (someone else's) unless no such pid can exist
+    return False
+
+
+def remove_stale_temps(folder: str | Path, name: str | None = None) -> list[Path]:
+    """Remove temporary outputs in ``folder`` left by writers that were killed (SIGKILL, power loss).
+
+    A temporary file is stale when its name has the pattern of :func:`temp_path_for` (for
+    ``name`` only, when given) and the process whose pid it carries is gone. Pids are
+    those of this machine: on a folder shared between hosts, a temporary file of a live
+    writer on another host whose pid is free here would be removed, so writers on shared
+    folders should write different outputs. Returns the removed paths; never raises.
+    """
+    import itertools
+
+    removed: list[Path] = []
+    try:
+        with os.scandir(folder) as entries:
+            for e in itertools.islice(entries, _MAX_SCAN):
+                m = TEMP_PATTERN.match(e.name)
+                if m is None or (name is not None and m.group("name") != name):
+                    continue
+                if _process_gone(int(m.group("pid"))) and e.is_file(follow_symlinks=False):
+                    with contextlib.suppress(OSError):
+                        Path(e.path).unlink()
+                        removed.append(Path(e.path))
+    except OSError:
+        pass
+    return removed
 
 
 _DISK_FULL_TEXT = re.compile(
@@ -184,6 +245,45 @@ def _refuse_special(target: Path, given: Path) -> None:
         raise OutputError(msg)
 
 
+def kind_of(mode: int) -> str:
+    """What a file of this mode is, for messages: a folder, a FIFO, a socket, a device."""
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"),
+             (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")]  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def open_regular(path: str | Path, flags: int, mode: int = 0o644) -> int:
+    """Open ``path`` (a link is followed) and return its descriptor, only if it is a regular file.
+
+    A FIFO, a device, a socket or a folder in its place is refused with OutputError (exit 7)
+    naming it, without blocking: the file is opened with ``O_NONBLOCK`` (which a FIFO without
+    a reader would otherwise hang on), checked with ``fstat``, then set back to blocking. A
+    full disk met while creating it is an OutputError too.
+    """
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        full = disk_full_error(exc, path)
+        if full is not None:
+            raise full from None
+        if exc.errno == errno.ENXIO:  # a FIFO opened for writing with no reader
+            msg = f"cannot use {path}: it is a FIFO; actcode only reads and writes regular files here."
+            raise OutputError(msg) from None
+        msg = f"cannot use {path}: {exc.strerror or exc}."
+        raise OutputError(msg) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        msg = (
+            f"cannot use {path}: it is {kind_of(st.st_mode)}; actcode only reads and writes regular files "
+            "here. Remove it, or choose another folder."
+        )
+        raise OutputError(msg)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    return fd
+
+
 def check_output_dir(final: str | Path) -> None:
     """Check an output path before any work (every rule of :func:`resolve_output`, without inputs)."""
     resolve_output(final)
@@ -206,7 +306,11 @@ def _check_folder(final: Path) -> None:
 
 
 def create_temp(target: Path) -> Path:
-    """Create the hidden temporary file of ``target`` (exclusively, never through a link)."""
+    """Create the hidden temporary file of ``target`` (exclusively, never through a link).
+
+    Stale temporary files of ``target`` left by killed writers are removed first.
+    """
+    remove_stale_temps(target.parent if str(target.parent) else Path(), target.name)
     tmp = temp_path_for(target)
     register_temp(tmp)
     try:
@@ -224,9 +328,78 @@ def create_temp(target: Path) -> Path:
 
 def discard_temp(tmp: Path) -> None:
     """Remove a temporary output (never raising) and forget it."""
+    fd = _UNNAMED.pop(tmp, None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)  # an unnamed file vanishes with its last descriptor
     with contextlib.suppress(OSError):
         tmp.unlink()
     unregister_temp(tmp)
+
+
+#: Temporary outputs written as unnamed files (``O_TMPFILE``): the name they will be linked
+#: under, and a descriptor that keeps the file.
+_UNNAMED: dict[Path, int] = {}
+
+
+def make_unnamed(tmp: Path) -> int | None:
+    """Replace the temporary file ``tmp`` by an unnamed one in the same folder; return its descriptor.
+
+    A process killed while writing then leaves nothing behind: the file has no name until
+    :func:`commit` links it. Returns None (``tmp`` stays as it is) where the file system or
+    the kernel has no ``O_TMPFILE``.
+    """
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag:
+        return None
+    try:
+        fd = os.open(tmp.parent if str(tmp.parent) else ".", flag | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    _UNNAMED[tmp] = os.dup(fd)
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+    return fd
+
+
+def _link_unnamed(tmp: Path) -> None:
+    fd = _UNNAMED.pop(tmp, None)
+    if fd is None:
+        return
+    try:
+        if not _linkat_follow(f"/proc/self/fd/{fd}", tmp):  # no linkat: copy the bytes under the name
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            try:
+                size, done = os.fstat(fd).st_size, 0
+                while done < size:
+                    done += os.copy_file_range(fd, out, size - done, done, done) or _end(tmp)
+            finally:
+                os.close(out)
+    finally:
+        os.close(fd)
+
+
+def _end(tmp: Path) -> int:
+    msg = f"cannot write {tmp}: its temporary file ended early."
+    raise OutputError(msg)
+
+
+def _linkat_follow(src: str, dst: Path) -> bool:
+    """``linkat(AT_FDCWD, src, AT_FDCWD, dst, AT_SYMLINK_FOLLOW)``: os.link does not follow /proc links."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        at_fdcwd, follow = -100, 0x400
+        rc = libc.linkat(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(str(dst)), follow)
+    except (OSError, AttributeError):
+        return False
+    if rc != 0:
+        err = ctypes.get_errno()
+        if err in DISK_FULL_ERRNOS or err == errno.EEXIST:
+            raise OSError(err, os.strerror(err), str(dst))
+        return False
+    return True
 
 
 def fsync_path(path: Path) -> None:
@@ -268,6 +441,7 @@ def commit(tmp: Path, final: Path) -> None:
     """
     target = Path(os.path.realpath(final)) if Path(final).is_symlink() else Path(final)
     _refuse_special(target, Path(final))
+    _link_unnamed(tmp)
     _keep_mode(tmp, target)
     fsync_path(tmp)
     tmp.replace(target)
@@ -313,9 +487,9 @@ class GuardedFile:
     between the failure and that point.
     """
 
-    def __init__(self, path: Path, final: str | Path) -> None:
+    def __init__(self, path: Path, final: str | Path, fd: int | None = None) -> None:
         self.final = final
-        self._fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+        self._fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW) if fd is None else fd
         self._pos = 0
         self._size = os.fstat(self._fd).st_size
         self._held: dict[int, bytes] = {}
@@ -399,11 +573,13 @@ def open_h5_output(tmp: Path, final: str | Path) -> tuple[Any, GuardedFile]:
     """Open the temporary file ``tmp`` (made by :func:`create_temp`) as a new HDF5 file.
 
     Returns the h5py File and its :class:`GuardedFile`: call ``guard.check()`` after each
-    block of writes and after closing the file, and :func:`abandon_h5` on any error.
+    block of writes and after closing the file, and :func:`abandon_h5` on any error. Where
+    the file system allows, the file is unnamed (``O_TMPFILE``) until :func:`commit` links
+    it into place, so a writer killed by SIGKILL leaves no temporary file.
     """
     import h5py
 
-    guard = GuardedFile(tmp, final)
+    guard = GuardedFile(tmp, final, make_unnamed(tmp))
     try:
         f = h5py.File(guard, "w", libver="earliest", track_order=True)
     except BaseException:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from actcode.errors import ActcodeError, exit_code_for
+from actcode.io.atomic import open_regular
 from actcode.sweep.manifest import append_record, attempt_record
 from actcode.sweep.spec import SweepSpec
 from actcode.train_options import train_config
@@ -218,7 +219,8 @@ def run_cell(task: CellTask) -> dict[str, Any]:
         base["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]  # the GPUs this worker was given
     append_record(task.manifest, attempt_record(cell.key, cell.index, cell.point, "running", **base))
     ran: list[str] = []
-    with open(task.log_path, "a", encoding="utf-8") as log, _threads(task.threads), warnings.catch_warnings():
+    log_fd = open_regular(task.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # a FIFO would block
+    with os.fdopen(log_fd, "a", encoding="utf-8") as log, _threads(task.threads), warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = lambda message, category, *_: _say(log, f"{category.__name__}: {message}")
         _say(log, f"cell {cell.label} ({cell.key}), attempt {task.attempt}")

@@ -48,10 +48,14 @@ def append_record(path: str | Path, record: dict[str, Any]) -> None:
     """Append one record as one line, in a single ``write`` under an exclusive lock, then fsync.
 
     Writers on several processes or hosts (on a shared folder) never interleave their lines,
-    and a process killed at any moment leaves either the whole line or none of it.
+    and a process killed at any moment leaves either the whole line or none of it. The
+    manifest must be a regular file (a FIFO or a device in its place is refused, exit 7,
+    instead of blocking), and a full disk is an OutputError (exit 7) with one line.
     """
+    from actcode.io.atomic import disk_full_error, open_regular
+
     line = (json.dumps(record, sort_keys=True, default=str, allow_nan=True) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         view = memoryview(line)
@@ -59,26 +63,97 @@ def append_record(path: str | Path, record: dict[str, Any]) -> None:
             view = view[os.write(fd, view) :]
         with contextlib.suppress(OSError):
             os.fsync(fd)
+    except OSError as exc:
+        full = disk_full_error(exc, path)
+        if full is not None:
+            raise full from None
+        raise
     finally:
         os.close(fd)  # closing releases the lock
 
 
-def read_manifest(path: str | Path) -> list[dict[str, Any]]:
+#: The longest manifest line read (a record is a few hundred bytes; a longer line is damaged).
+MAX_LINE_BYTES = 1 << 20
+
+
+def read_manifest(path: str | Path, damaged: list[str] | None = None) -> list[dict[str, Any]]:
     """Every well-formed record of a manifest, in order (an absent file has none).
 
-    A line that is not a JSON object (a disk that filled up mid-line) is skipped.
+    Each line is parsed by the bounded reader (:mod:`actcode.io.bounded`) and its fields are
+    checked by type. A damaged line (cut by a full disk, edited, nested too deep, a field of
+    the wrong type) is skipped, never the others; its one-line reason, naming the file, the
+    line and the field, is appended to ``damaged`` when given. A manifest that is not a
+    regular file (a FIFO) is refused with FormatError (exit 3) instead of blocking.
     """
+    from actcode.errors import FormatError
+    from actcode.io.atomic import open_regular
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists() and not p.is_symlink():
         return []
     out: list[dict[str, Any]] = []
-    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
+    try:
+        fd = open_regular(p, os.O_RDONLY)
+    except OSError as exc:
+        raise FormatError(str(exc)) from None
+    with os.fdopen(fd, "rb") as f:
+        for number, line in enumerate(_lines(f), start=1):
+            if line is not None and not line.strip():
+                continue
+            try:
+                out.append(check_record(line, f"{p} line {number}"))
+            except FormatError as exc:
+                if damaged is not None:
+                    damaged.append(str(exc))
+    return out
+
+
+def _lines(f: Any) -> Iterable[bytes | None]:
+    """The file's lines; None for a line longer than MAX_LINE_BYTES (read past in bounded memory)."""
+    while True:
+        line = f.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while True:  # skip to the end of this line, bounded memory
+                rest = f.readline(MAX_LINE_BYTES)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield None
             continue
-        if isinstance(rec, dict) and isinstance(rec.get("cell"), str):
-            out.append(rec)
+        yield line
+
+
+def check_record(line: bytes | str | None, source: str) -> dict[str, Any]:
+    """One manifest line as a record whose known fields have their types, else FormatError (exit 3).
+
+    ``None`` stands for a line longer than :data:`MAX_LINE_BYTES`.
+    """
+    from actcode.io.bounded import Fields, parse_json
+
+    if line is None:
+        from actcode.errors import FormatError
+
+        msg = f"{source}: longer than {MAX_LINE_BYTES} bytes; not a manifest record."
+        raise FormatError(msg)
+    rec = Fields(parse_json(line, source, max_chars=MAX_LINE_BYTES), source)
+    out: dict[str, Any] = {
+        "cell": rec.text("cell", max_len=64),
+        "index": rec.integer("index", lo=0, default=0),
+        "options": dict(rec.table("options", default={}).data),
+        "state": rec.text("state", choices=ATTEMPT_STATES),
+    }
+    for key in ("host", "time", "gpus", "error"):
+        if rec.has(key):
+            out[key] = rec.text(key)
+    for key in ("pid", "attempt", "exit_code"):
+        if rec.has(key):
+            out[key] = rec.integer(key, lo=0)
+    if rec.has("seconds"):
+        out["seconds"] = rec.number("seconds", lo=0)
+    for key in ("files", "checkpoints", "ran"):
+        if rec.has(key):
+            out[key] = rec.texts(key)
     return out
 
 
@@ -91,4 +166,12 @@ def last_records(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]
     return out
 
 
-__all__ = ["ATTEMPT_STATES", "MANIFEST", "append_record", "attempt_record", "last_records", "read_manifest"]
+__all__ = [
+    "ATTEMPT_STATES",
+    "MANIFEST",
+    "append_record",
+    "attempt_record",
+    "check_record",
+    "last_records",
+    "read_manifest",
+]

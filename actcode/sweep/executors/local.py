@@ -55,8 +55,13 @@ def _init_worker(slots: Any, gpus: list[str], threads: int, log: str) -> None:
     moment (in an import, say) must not print a traceback on the sweep's terminal, whose stderr
     carries only the sweep's own lines.
     """
-    with open(log, "a", encoding="utf-8") as f:
-        os.dup2(f.fileno(), 2)
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)  # its own process group: the terminal's Ctrl-C reaches the sweep alone
+    from actcode.io.atomic import open_regular
+
+    fd = open_regular(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # a FIFO there would block
+    os.dup2(fd, 2)
+    os.close(fd)
     slot = int(slots.get())
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
@@ -74,8 +79,8 @@ def _init_worker(slots: Any, gpus: list[str], threads: int, log: str) -> None:
             in_cell(signum, frame)  # unwind the cell: temporary outputs are removed, "cancelled" recorded
         os._exit(128 + signum)  # an idle worker leaves quietly
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)  # the sweep cancels a worker with SIGTERM, once
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's signal is the sweep's alone
 
 
 _STATE = {"in_cell": False}
@@ -124,7 +129,8 @@ class LocalBackend(Backend):
             jobs, mp_context=ctx, initializer=_init_worker,
             initargs=(slots, gpus, threads, str(logs / "workers.stderr")),
         )  # fmt: skip
-        self._futures = {self._pool.submit(_run_in_worker, _with_threads(t, threads)): t for t in tasks}
+        with _sigint_blocked():  # workers start (spawn) with SIGINT blocked, inherited across exec
+            self._futures = {self._pool.submit(_run_in_worker, _with_threads(t, threads)): t for t in tasks}
         pending = set(self._futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -159,6 +165,18 @@ class LocalBackend(Backend):
     def close(self) -> None:
         """A pool still running here means the sweep stopped on an error: stop its workers too."""
         self.cancel()
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while workers are spawned: they inherit the mask, so a Ctrl-C
+    at the terminal never reaches a worker (the sweep cancels them). A Ctrl-C meanwhile is
+    delivered to the sweep when the block ends."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _with_threads(task: CellTask, threads: int) -> CellTask:
