@@ -419,8 +419,13 @@ class TrainConfig:
             ignored.append("sample_order")
         return ignored
 
-    def run_hash(self) -> str:
-        """8 hex digits identifying the training trajectory.
+    def run_hash(self, digits: int = 16) -> str:
+        """16 hex digits identifying the training trajectory (``digits=8``: the name of runs before 0.9).
+
+        The 8-digit hash of older checkpoint names is the first 8 digits of this one; it
+        collides at the sizes of real grids (seed 98 with batch size 935 and seed 138 with
+        batch size 22 share ``dc688a38``), so new runs carry 16 digits, and a sweep that meets
+        an old 8-digit name compares the checkpoint's stored options before it trusts it.
 
         Hashes what shapes the run: every field except where the run is written (``out``),
         which epochs are saved (``save_at``), CPU ``threads``, where the data lives
@@ -437,7 +442,7 @@ class TrainConfig:
         d["data"] = {"name": self.data.name}
         d["model"] = self.model.shaping().to_dict()
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(blob).hexdigest()[:8]
+        return hashlib.sha256(blob).hexdigest()[:digits]
 
 
 def _known(cls: type, d: dict[str, Any], what: str) -> dict[str, Any]:

@@ -98,4 +98,115 @@ def check_allocation(
     raise InvalidParameterError(msg)
 
 
-__all__ = ["MEMORY_ENV", "check_allocation", "format_bytes", "memory_limit", "parse_bytes"]
+#: The most cells a sweep spec may have (the product of its grid's lengths).
+MAX_CELLS = 100_000
+#: The deepest nesting of arrays and inline tables in a spec file.
+MAX_SPEC_NESTING = 16
+#: The largest spec file read (a spec is a few KiB).
+MAX_SPEC_BYTES = 1 << 20
+
+
+def check_count(n: int, what: str, limit: int, *, where: str = "") -> None:
+    """Refuse (InvalidParameterError, exit 5) a count above ``limit``; the line names both."""
+    if n > limit:
+        msg = f"{where}{what} is {n:,}, more than the limit of {limit:,}. Choose fewer."
+        raise InvalidParameterError(msg)
+
+
+def grid_cells(lengths: list[int]) -> int:
+    """The number of cells of a grid with axes of these lengths, never listing them.
+
+    >>> grid_cells([1000, 1000, 1000])
+    1000000000
+    """
+    n = 1
+    for k in lengths:
+        n *= max(0, int(k))
+    return n
+
+
+def toml_nesting(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` in TOML values, outside strings and comments (no recursion).
+
+    A table header (``[train]``, ``[[x]]``) counts as its brackets, so it never exceeds 2.
+
+    >>> toml_nesting('a = [[1, 2], {b = "[["}]  # [[[')
+    2
+    """
+    depth = deepest = 0
+    quote = ""
+    escaped = False
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote == '"':
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest
+
+
+def check_spec_text(text: str, source: str) -> None:
+    """Refuse (exit 5) a spec file too large or nested too deep, before it is parsed.
+
+    tomllib parses nesting by recursion: a spec nested 100,000 deep would end in a
+    RecursionError instead of one line.
+    """
+    check_count(len(text), "its size in characters", MAX_SPEC_BYTES, where=f"{source}: ")
+    nesting = toml_nesting(text)
+    check_count(nesting, "the nesting of its arrays and inline tables", MAX_SPEC_NESTING, where=f"{source}: ")
+
+
+def check_grid(grid: object, source: str) -> None:
+    """Refuse (exit 5) a grid whose cells (the product of its axes' lengths) exceed :data:`MAX_CELLS`.
+
+    Counted by multiplying the lengths, before any cell is built.
+    """
+    if not isinstance(grid, dict):
+        return
+    lengths = [len(v) for v in grid.values() if isinstance(v, list)]
+    check_count(grid_cells(lengths), "the number of cells of its grid", MAX_CELLS, where=f"{source}: ")
+
+
+def check_mlp_widths(widths: tuple[int, ...], what: str) -> None:
+    """Refuse (exit 5) hidden widths whose weights cannot fit :func:`memory_limit`, before building.
+
+    A lower bound of the weights (one input, two classes) times 16 bytes (weights, gradients
+    and two optimizer moments in float32) is checked, so nothing is refused that would fit.
+    """
+    ws = [max(0, int(w)) for w in widths]
+    n = sum(a * b for a, b in zip(ws, ws[1:], strict=False)) + 3 * sum(ws)
+    check_allocation(16 * n, f"{what}: hidden widths {ws} (at least {n:,} weights, x4 for training)")
+
+
+__all__ = [
+    "MAX_CELLS",
+    "MAX_SPEC_BYTES",
+    "MAX_SPEC_NESTING",
+    "MEMORY_ENV",
+    "check_allocation",
+    "check_count",
+    "check_grid",
+    "check_mlp_widths",
+    "check_spec_text",
+    "format_bytes",
+    "grid_cells",
+    "memory_limit",
+    "parse_bytes",
+    "toml_nesting",
+]

@@ -111,12 +111,42 @@ def checkpoints(runs_dir: Path, cell: Cell, finished: dict[str, Any] | None = No
     """
     found: dict[int, Path] = {}
     if runs_dir.is_dir():
+        for p in runs_dir.glob(f"*-{cell.key[:LEGACY_DIGITS]}-e[0-9][0-9][0-9][0-9].pt"):
+            if same_run(p, cell.key):  # an old 8-digit name: trusted only if its options match
+                found[int(p.stem.rsplit("-e", 1)[1])] = p
         for p in runs_dir.glob(f"*-{cell.key}-e[0-9][0-9][0-9][0-9].pt"):
             found[int(p.stem.rsplit("-e", 1)[1])] = p
     epochs = cell.save_epochs
     if cell.early_stop and finished and finished.get("checkpoints"):
         epochs = tuple(int(Path(c).stem.rsplit("-e", 1)[1]) for c in finished["checkpoints"])
     return {e: found.get(e) for e in epochs}
+
+
+#: Digits of the run hash in the checkpoint names of runs before 0.9 (a prefix of today's 16).
+LEGACY_DIGITS = 8
+_SAME_RUN: dict[tuple[str, int, int], str | None] = {}
+
+
+def same_run(path: Path, key: str) -> bool:
+    """Whether the checkpoint ``path`` (an old name, 8 hash digits) was trained with the options of ``key``.
+
+    Compares the full run hash of the options stored in the checkpoint: two runs that share
+    the 8 digits are told apart. A checkpoint that cannot be read is not the cell's.
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    tag = (str(path), st.st_mtime_ns, st.st_size)
+    if tag not in _SAME_RUN:
+        from actcode.checkpoints import load_checkpoint
+        from actcode.errors import ActcodeError
+
+        try:
+            _SAME_RUN[tag] = load_checkpoint(path).config.run_hash()
+        except (ActcodeError, OSError, ValueError):
+            _SAME_RUN[tag] = None
+    return _SAME_RUN[tag] == key
 
 
 def code_file_ok(path: Path, splits: list[str], kinds: list[str], checkpoint: Path | None = None) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from actcode.errors import ActcodeFileNotFoundError, InvalidParameterError
-from actcode.sizes import parse_bytes
+from actcode.sizes import check_grid, check_mlp_widths, check_spec_text, parse_bytes
 from actcode.train_options import TRAIN_OPTIONS, train_config
 
 #: The pipeline's stages, in order; ``stages`` in a spec is a prefix of this.
@@ -151,7 +151,9 @@ def load_spec(
         msg = f"sweep spec {p} does not exist (or is not a file)."
         raise ActcodeFileNotFoundError(msg)
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+        check_spec_text(text, str(p))  # size and nesting, before tomllib recurses
+        raw = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         msg = f"{p}: not a valid TOML file: {exc}."
         raise InvalidParameterError(msg) from None
@@ -159,6 +161,7 @@ def load_spec(
         _apply_set(raw, item, p)
     for item in grids:
         _apply_grid(raw, item, p)
+    check_grid(raw.get("grid"), str(p))  # the product of the axes' lengths, before any cell is built
     return _build(raw, p, out)
 
 
@@ -398,6 +401,9 @@ def _check_cells(spec: SweepSpec) -> None:
             where = ", ".join(f"{k}={v}" for k, v in point.items()) or "the only cell"
             msg = f"{spec.path}: cell {where}: {exc}"
             raise InvalidParameterError(msg) from None
+        if config.model.family == "mlp":
+            where = ", ".join(f"{k}={v}" for k, v in point.items()) or "the only cell"
+            check_mlp_widths(config.model.hidden_widths(), f"{spec.path}: cell {where}")
         key = config.run_hash()
         if key in seen:
             msg = (

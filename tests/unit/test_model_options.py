@@ -100,4 +100,7 @@ def test_the_hash_ignores_training_options_the_run_does_not_use(
 
 def test_the_hash_of_a_run_at_the_defaults_is_unchanged() -> None:
     # pinned before ignored training options were hashed at their defaults
-    assert TrainConfig().run_hash() == "2753d9ae"
+    assert TrainConfig().run_hash() == TrainConfig().run_hash(16)
+    assert TrainConfig().run_hash(8) == "2753d9ae"  # old checkpoint names keep their identity
+    assert TrainConfig().run_hash().startswith("2753d9ae")
+    assert len(TrainConfig().run_hash()) == 16
