@@ -256,12 +256,13 @@ def test_runs_that_share_the_old_8_digit_hash_are_told_apart(tmp_path: Path) -> 
     (ckpt,) = train(a)
     legacy = ckpt.with_name(ckpt.name.replace(a.run_hash(), a.run_hash(8)))  # as an old version named it
     ckpt.rename(legacy)
-    cells = [Cell(0, {}, {}, c.run_hash(), c.save_epochs()) for c in (a, b)]
-    if a.run_hash(8) == b.run_hash(8):
-        assert checkpoints(tmp_path, cells[0]) == {1: legacy}  # old names stay readable
-        assert checkpoints(tmp_path, cells[1]) == {1: None}  # the collision is detected
-    else:  # sample_size changed the 8 digits: the names differ anyway
-        assert checkpoints(tmp_path, cells[1]) == {1: None}
+    mine = Cell(0, {}, {}, a.run_hash(), a.save_epochs())
+    # another run whose 16 digits share the first 8 (what b is to a without sample_size and epochs)
+    other_key = a.run_hash(8) + ("0" * 8 if not a.run_hash().endswith("0" * 8) else "1" * 8)
+    other = Cell(1, {}, {}, other_key, a.save_epochs())
+    assert checkpoints(tmp_path, mine) == {1: legacy}  # old names stay readable
+    assert checkpoints(tmp_path, other) == {1: None}  # the collision is detected by the stored options
+    assert checkpoints(tmp_path, Cell(2, {}, {}, b.run_hash(), b.save_epochs())) == {1: None}
 
 
 # -- class 9: stale temporary files ----------------------------------------------------------
