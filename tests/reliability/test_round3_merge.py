@@ -139,9 +139,12 @@ def test_an_interrupt_inside_an_h5py_callback_is_an_interrupt() -> None:
 
     with pytest.raises(KeyboardInterrupt), _interrupts():
         callback()
+    def bug() -> None:
+        msg = "a bug"
+        raise SystemError(msg)
+
     with pytest.raises(SystemError), _interrupts():  # a SystemError of its own stays one
-        bug = "a bug"
-        raise SystemError(bug)
+        bug()
 
 
 def test_merge_interrupted_is_exit_130_and_leaves_nothing(pair: list[Path], tmp_path: Path) -> None:
