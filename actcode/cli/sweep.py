@@ -229,7 +229,7 @@ def _summary(report: SweepReport, *, ran_only: bool, force: bool = False, after_
     for c in rows:
         rec = ran.get(c.cell.key) or c.record or {}
         secs = rec.get("seconds")
-        err = rec.get("error", "") if c.state == "failed" else ""
+        err = rec.get("error", "") if c.state == "failed" else "; ".join(rec.get("notes") or [])
         code = f" (exit {rec.get('exit_code')})" if err and rec.get("exit_code") else ""
         table.add_row(
             str(c.cell.index), printable(c.cell.label), c.cell.key, c.state, f"{secs:.1f}" if secs else "",
@@ -289,7 +289,8 @@ def _live(spec: SweepSpec) -> Iterator[Any]:
             eta.update(p)
             if p.record is not None and p.cell is not None:
                 secs = p.record.get("seconds")
-                extra = f": {p.record.get('error')}" if p.record.get("error") else ""
+                said = p.record.get("error") or "; ".join(p.record.get("notes") or [])
+                extra = f": {said}" if said else ""
                 took = f" in {secs:.1f} s" if secs else ""
                 left = f", ETA {_clock(eta.now())}" if eta.remaining else ""
                 log(f"cell {p.cell.label}: {p.record['state']}{took}{extra} ({p.done}/{p.total} done{left})")

@@ -249,13 +249,14 @@ def run_cell(task: CellTask) -> dict[str, Any]:
         base["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]  # the GPUs this worker was given
     append_record(task.manifest, attempt_record(cell.key, cell.index, cell.point, "running", **base))
     ran: list[str] = []
+    notes: list[str] = []  # what the cell found and repaired (a damaged checkpoint)
     log_fd = open_regular(task.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # a FIFO would block
     with os.fdopen(log_fd, "a", encoding="utf-8") as log, _threads(task.threads), warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = lambda message, category, *_: _say(log, f"{category.__name__}: {message}")
         _say(log, f"cell {cell.label} ({cell.key}), attempt {task.attempt}")
         try:
-            ckpts, files = _run_stages(task, log, ran)
+            ckpts, files = _run_stages(task, log, ran, notes)
         except KeyboardInterrupt:
             _say(log, "cancelled")
             rec = attempt_record(cell.key, cell.index, cell.point, "cancelled", ran=ran, **base)
@@ -278,20 +279,51 @@ def run_cell(task: CellTask) -> dict[str, Any]:
     rec = attempt_record(
         cell.key, cell.index, cell.point, "done", ran=ran, seconds=seconds,
         files=[str(p) for p in files], checkpoints=[str(p) for p in ckpts], **base,
+        **({"notes": notes} if notes else {}),
     )  # fmt: skip
     append_record(task.manifest, rec)
     return rec
 
 
-def _run_stages(task: CellTask, log: IO[str], ran: list[str]) -> tuple[list[Path], list[Path]]:
+def _set_aside_damaged(ckpts: list[Path], stages: StageOptions, log: IO[str], notes: list[str]) -> bool:
+    """Whether a checkpoint the cell still needs is damaged; each such file is renamed aside and noted.
+
+    A checkpoint whose code file is complete is not read again. A damaged one (truncated,
+    not an actcode checkpoint) is kept as ``NAME.damaged`` (never deleted) and the cell trains again.
+    """
+    from actcode.checkpoints import load_checkpoint
+    from actcode.errors import FormatError
+
+    splits, damaged = stages.splits(), False
+    for ckpt in ckpts:
+        if stages.stages != ("train",) and code_file_ok(ckpt.with_suffix(".h5"), splits, [], checkpoint=ckpt):
+            continue
+        try:
+            load_checkpoint(ckpt)
+        except FormatError as exc:
+            aside = ckpt.with_name(ckpt.name + ".damaged")
+            ckpt.replace(aside)
+            reason = " ".join(str(exc).split())[:200]
+            note = f"damaged checkpoint {ckpt.name} ({reason}) kept as {aside.name}; retrained"
+            _say(log, note)
+            notes.append(note)
+            damaged = True
+    return damaged
+
+
+def _run_stages(
+    task: CellTask, log: IO[str], ran: list[str], notes: list[str] | None = None
+) -> tuple[list[Path], list[Path]]:
+    notes = [] if notes is None else notes
     cell, stages = task.cell, task.stages
     task.runs_dir.mkdir(parents=True, exist_ok=True)
     found = checkpoints(task.runs_dir, cell, task.finished)
-    if any(p is None for p in found.values()):
+    have = [p for p in found.values() if p is not None]
+    if len(have) < len(found) or _set_aside_damaged(have, stages, log, notes):
         ran.append("train")
         ckpts = _train(task, log)
     else:
-        ckpts = [p for p in found.values() if p is not None]
+        ckpts = have
     if stages.stages == ("train",):
         return ckpts, ckpts
     splits, files = stages.splits(), []

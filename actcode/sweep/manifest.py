@@ -151,7 +151,7 @@ def check_record(line: bytes | str | None, source: str) -> dict[str, Any]:
             out[key] = rec.integer(key, lo=0)
     if rec.has("seconds"):
         out["seconds"] = rec.number("seconds", lo=0)
-    for key in ("files", "checkpoints", "ran"):
+    for key in ("files", "checkpoints", "ran", "notes"):
         if rec.has(key):
             out[key] = rec.texts(key)
     return out

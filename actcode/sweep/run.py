@@ -330,21 +330,24 @@ _MAX_FOLLOW = 1 << 16
 def follow_epochs(out: Path, offsets: dict[str, int]) -> list[str]:
     """New epoch lines of the cells' logs (``OUT/logs/*.log``) since the last call.
 
-    ``offsets`` holds how far each log was read, and is updated; a log read for the first
-    time is read from its end, so only new epochs are reported. Special files are skipped.
+    ``offsets`` holds how far each log was read, and is updated. The first call only notes
+    where the logs end, so that only new epochs are reported; a log that appears later is
+    read from its start. Special files are skipped.
     """
     import stat
 
     lines: list[str] = []
     logs = out / "logs"
+    first = not offsets
+    offsets.setdefault("", 0)  # marks the first call as made
     if not logs.is_dir():
         return lines
     with os.scandir(logs) as entries:
         for e in entries:
             if not e.name.endswith(".log") or not stat.S_ISREG(e.stat().st_mode):
                 continue
-            size, start = e.stat().st_size, offsets.get(e.name)
-            if start is None or start > size:
+            size, start = e.stat().st_size, offsets.get(e.name, 0)
+            if first or start > size:
                 offsets[e.name] = size
                 continue
             with open(e.path, "rb") as f:

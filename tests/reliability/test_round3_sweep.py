@@ -313,4 +313,8 @@ def test_follow_epochs_reports_only_new_epoch_lines(tmp_path: Path) -> None:
     assert follow_epochs(tmp_path, offsets) == ["width=4-abc: epoch 2/3: loss 0.5"]
     with log.open("a", encoding="utf-8") as f:
         f.write("00:03 epoch 3/3: loss 0.2\n")
-    assert follow_epochs(tmp_path, offsets) == ["width=4-abc: epoch 3/3: loss 0.2"]
+    (logs / "width=8-def.log").write_text("2026-01-01 00:00:04 epoch 1/3: loss 2\n", encoding="utf-8")
+    assert sorted(follow_epochs(tmp_path, offsets)) == [
+        "width=4-abc: epoch 3/3: loss 0.2",
+        "width=8-def: epoch 1/3: loss 2",  # a log that appeared since: from its start
+    ]
