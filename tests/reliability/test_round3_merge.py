@@ -139,6 +139,7 @@ def test_an_interrupt_inside_an_h5py_callback_is_an_interrupt() -> None:
 
     with pytest.raises(KeyboardInterrupt), _interrupts():
         callback()
+
     def bug() -> None:
         msg = "a bug"
         raise SystemError(msg)
