@@ -318,3 +318,15 @@ def test_follow_epochs_reports_only_new_epoch_lines(tmp_path: Path) -> None:
         "width=4-abc: epoch 3/3: loss 0.2",
         "width=8-def: epoch 1/3: loss 2",  # a log that appeared since: from its start
     ]
+
+
+def test_a_line_longer_than_the_bound_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
+    from actcode.sweep.manifest import MAX_LINE_BYTES
+
+    manifest = tmp_path / "sweep.jsonl"
+    good = json.dumps(GOOD_RECORD)
+    with manifest.open("w", encoding="utf-8") as f:
+        f.write(good + "\n" + '{"cell": "' + "x" * (3 * MAX_LINE_BYTES) + '"}\n' + good + "\n")
+    damaged: list[str] = []
+    assert len(read_manifest(manifest, damaged)) == 2
+    assert damaged == [f"{manifest} line 2: longer than {MAX_LINE_BYTES} bytes; not a manifest record."]
