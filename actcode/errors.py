@@ -170,6 +170,10 @@ class OldFormatWarning(ActcodeWarning):
     """A file of an older minor format version was read."""
 
 
+class ClassCountWarning(ActcodeWarning):
+    """A model predicts another number of classes than its data has: its accuracy means nothing."""
+
+
 class NewerMinorVersionWarning(ActcodeWarning):
     """A file of a newer minor format version was read; unknown additions are ignored."""
 

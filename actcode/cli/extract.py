@@ -262,6 +262,14 @@ def command(
             help="Skip images that cannot be decoded (listed in the provenance) instead of stopping.",
         ),
     ] = False,
+    num_classes: Annotated[
+        int | None,
+        typer.Option(
+            "--num-classes",
+            help="The model's class count (its head's outputs) [default: the count the --weights file's "
+            "head holds, so a fine-tuned head just works; a factory gets the data's].",
+        ),
+    ] = None,
     trust_model_code: TrustModelCodeOpt = False,
     sites: Annotated[
         str,
@@ -326,7 +334,7 @@ def command(
         msg = f"--compression must be auto, gzip or none. Got {compression!r} instead."
         raise InvalidParameterError(msg)
     image_opts = {"--labels": labels, "--input-size": input_size, "--mean": mean, "--std": std,
-                  "--workers": workers, "--weights": weights}  # fmt: skip
+                  "--workers": workers, "--weights": weights, "--num-classes": num_classes}  # fmt: skip
     user_mode = _user_mode(model, weights, dataset, image_opts, download, skip_bad)
     common: dict[str, Any] = {
         "compression": None if compression == "none" else compression,
@@ -367,6 +375,7 @@ def command(
             "workers": workers,
             "skip_bad": skip_bad,
             "download": download,
+            "num_classes": num_classes,
         }
         report(_user_model(model, weights, dataset or "digits", output, out_dir, common, options))
         return

@@ -13,6 +13,7 @@ import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -61,23 +62,85 @@ def _need(package: str, extra: str) -> None:
         raise InvalidParameterError(msg)
 
 
-def build_named(ref: ModelRef) -> tuple[nn.Module, Preprocess]:
+def build_named(ref: ModelRef, *, num_classes: int | None = None) -> tuple[nn.Module, Preprocess]:
     """A torchvision or timm model with random weights, and the preprocessing its weights' metadata gives.
+
+    ``num_classes`` builds the model with that many outputs (a fine-tuned head): torchvision's
+    ``num_classes=``, timm's ``num_classes``. The preprocessing is the pretrained weights' own
+    whatever the head.
 
     Raises
     ------
     InvalidParameterError
-        Unknown name, or the library is not installed.
+        Unknown name, the library is not installed, or ``num_classes`` is below 1.
     """
+    if num_classes is not None and num_classes < 1:
+        msg = f"--num-classes must be >= 1. Got {num_classes} instead."
+        raise InvalidParameterError(msg)
     if ref.source == "torchvision":
-        return _torchvision(ref.name)
+        return _torchvision(ref.name, num_classes)
     if ref.source == "timm":
-        return _timm(ref.name)
+        return _timm(ref.name, num_classes)
     msg = f"{ref} is not a library model."
     raise InvalidParameterError(msg)
 
 
-def _torchvision(name: str) -> tuple[nn.Module, Preprocess]:
+def classifier(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The name and module of ``model``'s classifier head: timm's ``get_classifier()``, else the
+    last ``Linear`` (or 1x1 ``Conv2d``, as squeezenet's) module; None when there is none."""
+    getter = getattr(model, "get_classifier", None)
+    head = getter() if callable(getter) else None
+    head = head if isinstance(head, nn.Module) else None
+    last: tuple[str, nn.Module] | None = None
+    for name, module in model.named_modules():
+        if module is head:
+            return name, head
+        if isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1)):
+            last = (name, module)
+    return last
+
+
+def n_outputs(model: nn.Module) -> int | None:
+    """The number of classes ``model`` predicts (its head's outputs), or None without a head."""
+    found = classifier(model)
+    if found is None:
+        return None
+    weight = getattr(found[1], "weight", None)
+    return int(weight.shape[0]) if isinstance(weight, torch.Tensor) else None
+
+
+def classes_in_state(model: nn.Module, state: dict[str, torch.Tensor]) -> int | None:
+    """The class count a state_dict's head holds: rows of the weight of ``model``'s classifier."""
+    found = classifier(model)
+    key = f"{found[0]}.weight" if found is not None else ""
+    weight = state.get(key)
+    return int(weight.shape[0]) if isinstance(weight, torch.Tensor) and weight.ndim >= 2 else None
+
+
+def build_named_for(
+    ref: ModelRef, state: dict[str, torch.Tensor] | None, *, num_classes: int | None = None
+) -> tuple[nn.Module, Preprocess]:
+    """:func:`build_named` with the class count ``num_classes`` gives, else the one ``state`` holds."""
+    model, pre = build_named(ref, num_classes=num_classes)
+    if num_classes is None and state is not None:
+        held = classes_in_state(model, state)
+        if held is not None and held != n_outputs(model):
+            model, pre = build_named(ref, num_classes=held)
+    return model, pre
+
+
+def head_hint(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
+    """What to do when ``state``'s head does not fit ``model``'s (empty when it fits or has none)."""
+    held, built = classes_in_state(model, state), n_outputs(model)
+    if held is None or built is None or held == built:
+        return ""
+    return (
+        f"The file's head has {held} classes and the model {built}: pass --num-classes {held}, "
+        "or drop --num-classes to take the count from the weights."
+    )
+
+
+def _torchvision(name: str, num_classes: int | None) -> tuple[nn.Module, Preprocess]:
     from torchvision import models
 
     try:
@@ -87,7 +150,7 @@ def _torchvision(name: str) -> tuple[nn.Module, Preprocess]:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         msg = f"torchvision has no model {name!r}.{hint} See torchvision.models.list_models()."
         raise InvalidParameterError(msg) from None
-    model = builder(weights=None)
+    model = builder(weights=None) if num_classes is None else builder(weights=None, num_classes=num_classes)
     pre = Preprocess(224, (224, 224), source="default (no weights metadata)")
     try:
         weights = models.get_model_weights(name).DEFAULT
@@ -108,13 +171,14 @@ def _torchvision(name: str) -> tuple[nn.Module, Preprocess]:
     return model, pre
 
 
-def _timm(name: str) -> tuple[nn.Module, Preprocess]:
+def _timm(name: str, num_classes: int | None) -> tuple[nn.Module, Preprocess]:
     _need("timm", "timm")
     import timm
     from timm.data import resolve_data_config  # type: ignore[attr-defined]
 
+    extra: dict[str, Any] = {} if num_classes is None else {"num_classes": num_classes}
     try:
-        model = timm.create_model(name, pretrained=False)
+        model = timm.create_model(name, pretrained=False, **extra)
     except RuntimeError as exc:  # timm: "Unknown model (...)"
         msg = f"timm has no model {name!r} ({' '.join(str(exc).split())[:120]}). See timm.list_models()."
         raise InvalidParameterError(msg) from None
@@ -183,8 +247,11 @@ def pretrained_state(ref: ModelRef, *, download: bool) -> tuple[dict[str, torch.
     return dict(model.state_dict()), f"timm pretrained {ref.name}"
 
 
-def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], *, what: str, into: str) -> None:
-    """``model.load_state_dict(state, strict=True)``, with one line naming every mismatched key.
+def load_state_strict(
+    model: nn.Module, state: dict[str, torch.Tensor], *, what: str, into: str, hint: str = ""
+) -> None:
+    """``model.load_state_dict(state, strict=True)``, with one line naming every mismatched key,
+    then ``hint`` (what to do), or a question about the architecture.
 
     Raises
     ------
@@ -206,7 +273,8 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], *, what:
                 more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
                 parts.append(f"{label} ({len(keys)}): {', '.join(keys[:5])}{more}")
         msg = (
-            f"the weights in {what} do not fit {into}: {'; '.join(parts)}. Are they for another architecture?"
+            f"the weights in {what} do not fit {into}: {'; '.join(parts)}. "
+            f"{hint or 'Are they for another architecture?'}"
         )
         raise CheckpointError(msg)
     try:
@@ -222,6 +290,11 @@ __all__ = [
     "ModelRef",
     "Preprocess",
     "build_named",
+    "build_named_for",
+    "classes_in_state",
+    "classifier",
+    "head_hint",
     "load_state_strict",
+    "n_outputs",
     "pretrained_state",
 ]
