@@ -125,7 +125,9 @@ def factors_of(config: TrainConfig, *, epoch: int, sample_size: int) -> dict[str
 
     ``width`` is from :func:`model_width`, ``depth`` from :func:`model_depth`;
     ``sample_size`` is the number of distinct training examples. Besides :data:`FACTOR_KEYS`
-    it holds ``bn``, ``optimizer``, ``lr`` and ``batch_size``.
+    it holds ``bn``, ``optimizer``, ``lr``, ``batch_size`` and ``tile`` (a subset repeated to
+    the full epoch length; False without a sample size, where it changes nothing), so that
+    tiled and untiled runs are told apart by ``chart --where`` and ``table``.
     """
     spec = config.model
     custom = spec.family == "custom"
@@ -144,6 +146,7 @@ def factors_of(config: TrainConfig, *, epoch: int, sample_size: int) -> dict[str
         "optimizer": config.optimizer,
         "lr": config.lr,
         "batch_size": config.batch_size,
+        "tile": bool(config.tile) and config.sample_size is not None,
     }
 
 
