@@ -331,7 +331,7 @@ class CurvesDisplay:
                 color=colour,
                 linestyle=enc.split_style[spec.split],
                 marker=enc.kind_marker[(spec.metric, spec.scope)],
-                markersize=3.5,
+                markersize=4.5,
                 label=label,
             )
             line.set_gid(f"{spec.label}|{ser.hue}")
@@ -358,7 +358,7 @@ class CurvesDisplay:
             ]
             handles += [
                 Line2D([], [], color="0.25", linestyle=enc.split_style[s.split],
-                       marker=enc.kind_marker[(s.metric, s.scope)], markersize=3.5, label=names[s])
+                       marker=enc.kind_marker[(s.metric, s.scope)], markersize=4.5, label=names[s])
                 for s in specs
             ]  # fmt: skip
         elif not (len(panel) > 1 or len(specs) > 1 or enc.by_hue):
