@@ -146,6 +146,8 @@ def filter_runs(runs: Sequence[Run], where: dict[str, str] | None) -> list[Run]:
 def _matches(value: Any, wanted: str) -> bool:
     if value is None:
         return wanted.strip().lower() in ("none", "null", "")
+    if isinstance(value, bool):  # bn, tile: true/false (as format_value writes them), or 1/0
+        return wanted.strip().lower() in (("true", "1", "yes") if value else ("false", "0", "no"))
     if isinstance(value, str):
         return value == wanted
     try:
@@ -350,7 +352,7 @@ def _by_run(runs: Sequence[Run]) -> list[list[Run]]:
     """The files of each training run (all factors but the epoch equal), epochs ascending."""
     groups: dict[tuple[Any, ...], list[Run]] = {}
     for run in runs:
-        groups.setdefault(run.identity(exclude=("epoch",)), []).append(run)
+        groups.setdefault((*run.identity(exclude=("epoch",)), run.planned_epochs), []).append(run)
     return [sorted(g, key=lambda r: sort_key(r.factors.get("epoch"))) for g in groups.values()]
 
 
@@ -360,7 +362,7 @@ def _default_at(runs: Sequence[Run], used: Sequence[str | None]) -> str | None:
     if "epoch" in used or len({r.factors.get("epoch") for r in runs}) < 2:
         return None
     groups = _by_run(runs)
-    if any(len(g) > 1 for g in groups):
+    if any(len(g) > 1 for g in groups) or len({r.planned_epochs for r in runs}) > 1:
         return None
     if all(r.planned_epochs is not None and (r.factors.get("epoch") == r.planned_epochs or _stopped_early(r))
            for r in runs):  # fmt: skip
@@ -424,10 +426,14 @@ def select_epoch(
             raise InvalidParameterError(msg)
         chosen = [_at_epoch(g, epoch) for g in _by_run(runs)]
     wanted = {id(r) for r in chosen}
-    out = [
-        Run(r.path, {k: v for k, v in r.factors.items() if k != "epoch"}, r.metrics, r.result_kinds,
-            r.planned_epochs, r.early_stop)
-        for r in runs
-        if id(r) in wanted
-    ]  # fmt: skip
+    # runs planned for different epochs are different designs: that factor stays, so that
+    # check_constant names it (or it goes on the hue) instead of averaging them as seeds
+    differ = len({r.planned_epochs for r in chosen}) > 1
+    out = []
+    for r in runs:
+        if id(r) in wanted:
+            factors = {k: v for k, v in r.factors.items() if k != "epoch"}
+            if differ:
+                factors["planned_epochs"] = r.planned_epochs
+            out.append(Run(r.path, factors, r.metrics, r.result_kinds, r.planned_epochs, r.early_stop))
     return out, note

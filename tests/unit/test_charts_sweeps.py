@@ -94,6 +94,16 @@ def test_at_final_and_at_an_epoch_pick_one_file_per_run() -> None:
         CurvesDisplay.from_runs(runs, x="sample_size", y="redundancy_test", at="soon")
 
 
+def test_runs_planned_for_different_epochs_are_not_averaged_as_seeds() -> None:
+    runs = [_run(n, 0, e, planned=e, patience=0) for n in (10, 100) for e in (10, 20)]
+    with pytest.raises(InvalidParameterError, match="epoch vary"):
+        CurvesDisplay.from_runs(runs, x="sample_size", y="redundancy_test", hue="none")
+    with pytest.raises(InvalidParameterError, match="planned_epochs vary"):
+        CurvesDisplay.from_runs(runs, x="sample_size", y="redundancy_test", hue="none", at="final")
+    d = CurvesDisplay.from_runs(runs, x="sample_size", y="redundancy_test", hue="planned_epochs", at="final")
+    assert [s.hue for s in d.panels[0]] == [10, 20]
+
+
 def test_the_phase_chart_takes_the_final_epoch_too() -> None:
     runs = [_run(n, s, e, width=w) for w in (4, 8) for (n, s, e) in ((10, 0, 50), (100, 0, 21), (1000, 0, 9))]
     d = PhaseChartDisplay.from_runs(runs, x="width", y="sample_size", regions=False)
@@ -150,6 +160,18 @@ def test_tile_is_a_factor() -> None:
     assert factors_of(TrainConfig(sample_size=10, tile=True), epoch=1, sample_size=10)["tile"] is True
     assert factors_of(TrainConfig(sample_size=10), epoch=1, sample_size=10)["tile"] is False
     assert factors_of(TrainConfig(), epoch=1, sample_size=1149)["tile"] is False
+    # tiled and untiled runs are told apart by --where
+    runs = [
+        Run(Path(f"{t}-{w}.h5"), {"width": w, "tile": t, "seed": 0}, {KEY: w / (2 if t else 1)})
+        for t in (True, False)
+        for w in (2, 4, 8)
+    ]
+    with pytest.raises(InvalidParameterError, match="tile vary"):
+        CurvesDisplay.from_runs(runs, x="width", y="redundancy_test", hue="none")
+    tiled = CurvesDisplay.from_runs(runs, x="width", y="redundancy_test", where={"tile": "true"})
+    assert tiled.panels[0][0].mean.tolist() == [1.0, 2.0, 4.0]
+    untiled = CurvesDisplay.from_runs(runs, x="width", y="redundancy_test", where={"tile": "false"})
+    assert untiled.panels[0][0].mean.tolist() == [2.0, 4.0, 8.0]
 
 
 def test_a_custom_models_slice_is_titled_by_its_name() -> None:
