@@ -341,15 +341,17 @@ class CurvesDisplay:
                 self.bands_.append(
                     ax.fill_between(pos, limits[0], limits[1], color=colour, alpha=0.2, linewidth=0)
                 )
-        self._legend(ax, panel, specs, names, enc)
         self._decorate(ax, specs, panel)
+        self._legend(ax, panel, specs, names, enc)
 
     def _legend(
         self, ax: Axes, panel: list[Series], specs: list[YSpec], names: dict[YSpec, str], enc: _Encoding
     ) -> None:
-        """The panel's legend, outside the axes on the right: it never covers a line or a band."""
+        """The panel's legend, outside the axes on the right: it never covers a line or a band.
+        The first-epoch marker is named there too, not by a text over the data."""
         from matplotlib.lines import Line2D
 
+        marks = [ln for ln in ax.get_lines() if ln.get_gid() == "first-epoch"]
         handles: list[Any] = []
         if enc.by_hue and len(specs) > 1:
             handles = [
@@ -361,7 +363,8 @@ class CurvesDisplay:
                        marker=enc.kind_marker[(s.metric, s.scope)], markersize=4.5, label=names[s])
                 for s in specs
             ]  # fmt: skip
-        elif not (len(panel) > 1 or len(specs) > 1 or enc.by_hue):
+            handles += marks
+        elif not (len(panel) > 1 or len(specs) > 1 or enc.by_hue or marks):
             return
         for h in handles or ax.get_legend_handles_labels()[0]:
             h.set_label(style.wrap(str(h.get_label()), style.WRAP_LEGEND))
@@ -394,7 +397,8 @@ class CurvesDisplay:
         self._first_epoch(ax, xs, annotate_zero=not ticked)
 
     def _first_epoch(self, ax: Axes, xs: np.ndarray, *, annotate_zero: bool) -> None:
-        """On a log axis: 0 marked (when no tick names it), and the first epoch's line."""
+        """On a log axis: 0 marked (when no tick names it), and the first epoch's line (named in
+        the legend)."""
         from matplotlib.transforms import blended_transform_factory
 
         trans = blended_transform_factory(ax.transData, ax.transAxes)
@@ -411,26 +415,17 @@ class CurvesDisplay:
                 color="0.35",
             )
         if self.x == "epoch" and xs.size and xs.min() < 1 <= xs.max():
-            line = ax.axvline(1.0, color="0.3", linestyle=(0, (4, 2)), linewidth=1.0, zorder=1.5)
-            line.set_gid("first-epoch")
-            ax.text(
-                1.0,
-                0.98,
-                "first epoch ",
-                transform=trans,
-                rotation=90,
-                ha="right",
-                va="top",
-                fontsize=7,
-                color="0.3",
-                style="italic",
+            line = ax.axvline(
+                1.0, color="0.3", linestyle=(0, (4, 2)), linewidth=1.0, zorder=1.5, label="first epoch"
             )
+            line.set_gid("first-epoch")
             self.markers_.append(line)
 
     def has_legend(self) -> bool:
         """Whether some panel gets a legend (then each panel needs room on its right)."""
         by_hue = self.hue is not None and len(self._hue_values()) > 1
-        return by_hue or any(len(panel) > 1 for panel in self.panels)
+        first_epoch = self.logx and self.x == "epoch"
+        return by_hue or first_epoch or any(len(panel) > 1 for panel in self.panels)
 
     def figure_size(self, ncols: int, nrows: int) -> tuple[float, float]:
         """Figure size in inches for ``ncols`` x ``nrows`` panels, with room for outside legends."""
