@@ -86,7 +86,7 @@ class SliceDisplay:
 
         with rc():
             if ax is None:
-                fig = Figure(figsize=(5.2, 4.8), layout="constrained")
+                fig = Figure(figsize=(6.4, 4.8), layout="constrained")
                 ax = fig.subplots()
             else:
                 fig = ax.figure  # type: ignore[assignment]
@@ -113,9 +113,10 @@ class SliceDisplay:
                 Rectangle((0, 0), 1, 1, color=CLASS_COLOURS[c % len(CLASS_COLOURS)], alpha=0.45)
                 for c in classes
             ]
-            ax.legend(
-                handles, [f"predicted {c}" for c in classes], fontsize=7, loc="upper right", framealpha=0.8
-            )
+            ax.legend(  # beside the plane, never over it
+                handles, [f"predicted {c}" for c in classes], fontsize=7, loc="upper left",
+                bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False,
+            )  # fmt: skip
             ax.set_title(
                 f"{self.title}\n{len(self.regions)} linear regions; black: decision boundary", fontsize=9
             )
