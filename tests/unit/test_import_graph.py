@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "actcode.metrics": 1,
     "actcode.scopes": 1,
     "actcode.lists": 0,
+    "actcode.registry": 1,
     "actcode.sizes": 1,
     "actcode.data": 2,
     "actcode.config": 2,
