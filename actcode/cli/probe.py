@@ -22,8 +22,6 @@ from actcode.config import check_seed
 from actcode.errors import InvalidParameterError
 from actcode.metrics import table_columns
 
-_COLUMNS = table_columns("probe")
-
 
 def _n_init(text: str) -> int | str:
     if text == "auto":
@@ -38,7 +36,8 @@ def _n_init(text: str) -> int | str:
 def command(
     paths: CodeFilesArg = None,
     probes: Annotated[
-        str, typer.Option("--probes", help="Comma list of knn, kmeans, logreg.")
+        str,
+        typer.Option("--probes", help="Comma list of knn, kmeans, logreg, or installed plugins' probes."),
     ] = "knn,kmeans,logreg",
     k: Annotated[int, typer.Option("--k", help="Neighbours of the Hamming K-NN probe.")] = 9,
     ovo: Annotated[
@@ -118,7 +117,7 @@ def command(
             device=device,
             log=lambda m: log(m, level=1),
         )
-        print_table(f"probe: {out}", table, _COLUMNS)
+        print_table(f"probe: {out}", table, table_columns("probe"))  # plugin probes add columns
         if as_json:
             for rec in table.to_records():
                 emit_json({"path": str(out), "kind": "probe", **rec})

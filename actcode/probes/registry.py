@@ -85,16 +85,25 @@ class ScopeCodes:
 class Probe(Protocol):
     """What a probe provides (see the module docstring and docs/extending.md)."""
 
-    #: Name in messages ("K-NN").
-    title: str
-    #: Built-ins run in this order; plugins run after them.
-    order: int
-    #: The metrics its rows hold (registered with the probe).
-    metrics: tuple[Metric, ...]
-    #: Bytes per value of the dense matrix it needs (0: packed codes only).
-    dense_itemsize: int
-    #: Whether it searches Hamming neighbours (then it gets the device's engine in ``task.engine``).
-    uses_search: bool
+    @property
+    def title(self) -> str:
+        """Name in messages ("K-NN")."""
+
+    @property
+    def order(self) -> int:
+        """Built-ins run in this order; plugins run after them."""
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        """The metrics its rows hold (registered with the probe)."""
+
+    @property
+    def dense_itemsize(self) -> int:
+        """Bytes per value of the dense matrix it needs (0: packed codes only)."""
+
+    @property
+    def uses_search(self) -> bool:
+        """Whether it searches Hamming neighbours (then ``task.engine`` is the device's search)."""
 
     def check(self, task: ProbeTask, codes: Mapping[str, np.ndarray]) -> None:
         """Raise ProbeError or InvalidParameterError if it cannot run on these codes."""
