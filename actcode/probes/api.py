@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sklearn
@@ -12,6 +12,7 @@ import sklearn
 from actcode import __version__
 from actcode import kernels as K
 from actcode.codes import LayerInfo
+from actcode.devices import HammingSearch, accelerated, hamming_search
 from actcode.errors import InvalidParameterError, ProbeError
 from actcode.probes.dense import ColumnPlan, plan_columns
 from actcode.probes.registry import PROBES as PROBE_REGISTRY
@@ -32,6 +33,9 @@ from actcode.scopes import (
     layer_scopes,
     whole_scope,
 )
+
+if TYPE_CHECKING:
+    from actcode.io.codes import CodeFile
 
 #: The built-in probes, in the order they run (plugins: :func:`~actcode.probes.registry.probe_names`).
 PROBES = builtin_probe_names()
@@ -162,7 +166,7 @@ def probe_codes(
     network: Mapping[str, float] | None = None,
     log: Callable[[str], None] | None = None,
     where: str = "the codes",
-    engine: Any = None,
+    engine: HammingSearch | None = None,
 ) -> ProbeResult:
     """Run the probes on packed codes held in memory.
 
@@ -194,8 +198,9 @@ def probe_codes(
         Bytes allowed for one dense matrix (see the module docstring).
     network : mapping of str to float, optional
         The network's own accuracy per split.
-    engine : actcode.search.TorchHamming, optional
-        Run the K-NN and mAP with torch products on this device (same results).
+    engine : HammingSearch, optional
+        Run the K-NN and mAP with this search (:func:`actcode.devices.hamming_search`; same
+        results); None: the Numba kernels.
 
     Returns
     -------
@@ -219,7 +224,7 @@ def probe_codes(
     return ProbeResult(ResultTable.from_rows(task.rows), task.params)
 
 
-def _network_accuracy(cf: Any, split: str) -> float | None:
+def _network_accuracy(cf: CodeFile, split: str) -> float | None:
     if not (cf.labels(split) >= 0).any():
         return None
     info = cf.split_info(split)
@@ -268,10 +273,10 @@ def run_probes(
     table : ResultTable
     """
     from actcode.io import add_results, open_codes
-    from actcode.search import hamming_engine
 
     chosen = _check_probes(probes)
-    engine = hamming_engine(device) if any(get_probe(p).uses_search for p in chosen) else None
+    # the device is resolved once, here; the Numba kernels need no engine (and no torch)
+    engine = accelerated(hamming_search(device)) if any(get_probe(p).uses_search for p in chosen) else None
     check_max_memory(max_memory)
     with open_codes(path) as cf:
         if splits:

@@ -30,7 +30,7 @@ from actcode.probes.dense import ColumnPlan
 from actcode.registry import Registry
 
 if TYPE_CHECKING:
-    from actcode.search.torch_hamming import TorchHamming
+    from actcode.devices import HammingSearch
 
 #: One result row: (split, scope, metric, value).
 Row = tuple[str, str, str, float]
@@ -56,7 +56,7 @@ class ProbeTask:
     say: Callable[[str], None]
     params: dict[str, Any]
     where: str = "the codes"
-    engine: TorchHamming | None = None
+    engine: HammingSearch | None = None
     rows: list[Row] = field(default_factory=list)
 
     @property

@@ -17,9 +17,9 @@ from actcode.errors import InvalidParameterError
 from actcode.extraction.user import extract_user_model
 from actcode.io import open_codes
 from actcode.regions import api as regions_api
+from actcode.regions.affine import NotPiecewiseAffineError
 from actcode.regions.analyses import kernel as kernel_analysis
 from actcode.regions.analyses import local as local_analysis
-from actcode.regions.affine import NotPiecewiseAffineError
 from actcode.regions.api import RegionsConfig, regions_file
 from tests.reliability._run import error_lines, run
 

@@ -36,7 +36,7 @@ LAYERS: dict[str, int] = {
     "actcode.factors": 2,
     "actcode.train_options": 3,
     "actcode.io": 3,
-    "actcode.devices": 3,
+    "actcode.devices": 4,
     "actcode.safe_load": 3,
     "actcode.models": 3,
     "actcode.checkpoints": 4,
