@@ -36,8 +36,7 @@ def _n_init(text: str) -> int | str:
 def command(
     paths: CodeFilesArg = None,
     probes: Annotated[
-        str,
-        typer.Option("--probes", help="Comma list of knn, kmeans, logreg, or installed plugins' probes."),
+        str, typer.Option("--probes", help="Comma list of knn, kmeans, logreg.")
     ] = "knn,kmeans,logreg",
     k: Annotated[int, typer.Option("--k", help="Neighbours of the Hamming K-NN probe.")] = 9,
     ovo: Annotated[
