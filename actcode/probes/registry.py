@@ -7,13 +7,6 @@ three methods: ``check`` (refuse codes it cannot run on, before any probe runs),
 live one per module in :mod:`actcode.probes.builtin`; plugins come from the entry-point
 group ``actcode.probes``. Registering a probe registers its metrics (:func:`actcode.metrics.register`),
 so ``table`` and ``chart`` label them.
-
-Examples
---------
->>> probe_names()[:3]
-('knn', 'kmeans', 'logreg')
->>> get_probe("knn").metrics[0].name
-'knn_accuracy'
 """
 
 from __future__ import annotations

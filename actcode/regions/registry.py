@@ -7,11 +7,6 @@ rerun are kept). ``needs_pieces`` asks for the affine-piece runner (exact walks)
 ``max_pool`` says whether it supports networks with max-pools (the default list skips the
 others on such a network; naming one explicitly is refused). The built-ins live one per module
 in :mod:`actcode.regions.analyses`; plugins come from the entry-point group ``actcode.analyses``.
-
-Examples
---------
->>> analysis_names()[:4]
-('lines', 'local', 'kernel', 'plane')
 """
 
 from __future__ import annotations
