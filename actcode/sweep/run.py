@@ -14,7 +14,7 @@ from typing import Any
 from actcode.errors import ActcodeFileNotFoundError, FormatError, InvalidParameterError, OutputError
 from actcode.io.atomic import disk_full_error
 from actcode.sweep.cells import Cell, CellTask, StageOptions, cell_files, cell_state, make_cells
-from actcode.sweep.executors import ExecutorOptions, make_backend
+from actcode.sweep.executors import Backend, ExecutorOptions, make_backend
 from actcode.sweep.manifest import MANIFEST, append_record, attempt_record, last_records, read_manifest
 from actcode.sweep.spec import SweepSpec
 
