@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcode.data.sources import dataset_name
+
 if TYPE_CHECKING:
     from actcode.config import TrainConfig
 
@@ -117,7 +119,7 @@ def dataset_tag(config: TrainConfig) -> str:
     """The dataset's canonical name, or the ``.npz`` file's stem."""
     if config.data.is_npz():
         return Path(config.data.name).stem
-    return config.data.canonical_name()
+    return dataset_name(config.data)
 
 
 def factors_of(config: TrainConfig, *, epoch: int, sample_size: int) -> dict[str, Any]:

@@ -22,8 +22,6 @@ from actcode.config import check_seed
 from actcode.errors import InvalidParameterError
 from actcode.metrics import table_columns
 
-_COLUMNS = table_columns("probe")
-
 
 def _n_init(text: str) -> int | str:
     if text == "auto":
@@ -118,7 +116,7 @@ def command(
             device=device,
             log=lambda m: log(m, level=1),
         )
-        print_table(f"probe: {out}", table, _COLUMNS)
+        print_table(f"probe: {out}", table, table_columns("probe"))  # plugin probes add columns
         if as_json:
             for rec in table.to_records():
                 emit_json({"path": str(out), "kind": "probe", **rec})

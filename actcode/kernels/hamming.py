@@ -7,10 +7,10 @@ from collections.abc import Iterable
 import numpy as np
 from numba import njit, prange
 
-from actcode.kernels._words import NO_DISTANCE, NO_INDEX, popcount64
+from actcode.kernels._words import NO_DISTANCE, NO_INDEX, popcount64, to_words
 from actcode.kernels._words import check_words as _check_words
 
-__all__ = ["average_precision", "hamming_block", "nearest_class_distances", "topk_hamming"]
+__all__ = ["NumbaHamming", "average_precision", "hamming_block", "nearest_class_distances", "topk_hamming"]
 
 
 @njit(parallel=True, cache=True)
@@ -396,3 +396,23 @@ def average_precision(
     for s, e in _query_chunks(queries.shape[0], train.shape[0], queries.shape[1]):
         _average_precision(queries[s:e], ql[s:e], train, tl, np.int64(max_d), out[s:e], tb_rows)
     return out
+
+
+class NumbaHamming:
+    """The Numba kernels as a :class:`~actcode.devices.HammingSearch` (packed rows in, words inside)."""
+
+    def describe(self) -> str:
+        """``"numba popcount"``."""
+        return "numba popcount"
+
+    def topk(self, queries: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`topk_hamming` on packed ``uint8`` rows."""
+        return topk_hamming(to_words(queries), to_words(train), k)
+
+    def average_precision(
+        self, queries: np.ndarray, query_labels: np.ndarray, train: np.ndarray, train_labels: np.ndarray
+    ) -> np.ndarray:
+        """:func:`average_precision` on packed ``uint8`` rows (every bit of the rows counts)."""
+        return average_precision(
+            to_words(queries), query_labels, to_words(train), train_labels, 8 * queries.shape[1]
+        )

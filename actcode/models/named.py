@@ -9,29 +9,25 @@ is read from the weights' metadata: torchvision's ``weights.transforms()``, timm
 
 from __future__ import annotations
 
-import importlib.util
-import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from actcode.data.preprocess import Preprocess
-from actcode.errors import CheckpointError, DataNotFoundError, InvalidParameterError
+from actcode.errors import CheckpointError, InvalidParameterError
+from actcode.models.sources import MODEL_SOURCES, get_model_source
 
-#: ``--model`` prefixes that name a library's model.
-SOURCES = ("torchvision", "timm")
 #: ``--weights`` value that names the library's pretrained weights.
 DEFAULT_WEIGHTS = "DEFAULT"
 
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A parsed ``--model``: ``torchvision:NAME``, ``timm:NAME``, ``FILE.py:FACTORY``, ``MODULE:FACTORY``."""
+    """A parsed ``--model``: ``SOURCE:NAME`` (``torchvision``, ``timm`` or a plugin), ``FILE.py:FACTORY``,
+    ``MODULE:FACTORY``."""
 
-    source: str  # "torchvision", "timm" or "factory"
+    source: str  # a model source (actcode.models.sources) or "factory"
     name: str
 
     @classmethod
@@ -42,7 +38,7 @@ class ModelRef:
         (ModelRef(source='torchvision', name='resnet18'), 'factory')
         """
         head, sep, tail = spec.partition(":")
-        if sep and head in SOURCES:
+        if sep and head and not head.endswith(".py") and head in MODEL_SOURCES:
             if not tail:
                 msg = f"--model {spec!r} names no model; write {head}:NAME, e.g. {head}:resnet18."
                 raise InvalidParameterError(msg)
@@ -53,17 +49,8 @@ class ModelRef:
         return self.name if self.source == "factory" else f"{self.source}:{self.name}"
 
 
-def _need(package: str, extra: str) -> None:
-    if importlib.util.find_spec(package) is None:
-        msg = (
-            f"--model {extra}:NAME needs the {package} package, which is not installed: "
-            f"pip install 'actcode[{extra}]'."
-        )
-        raise InvalidParameterError(msg)
-
-
 def build_named(ref: ModelRef, *, num_classes: int | None = None) -> tuple[nn.Module, Preprocess]:
-    """A torchvision or timm model with random weights, and the preprocessing its weights' metadata gives.
+    """A library model (``SOURCE:NAME``) with random weights, and the preprocessing of its weights.
 
     ``num_classes`` builds the model with that many outputs (a fine-tuned head): torchvision's
     ``num_classes=``, timm's ``num_classes``. The preprocessing is the pretrained weights' own
@@ -77,12 +64,10 @@ def build_named(ref: ModelRef, *, num_classes: int | None = None) -> tuple[nn.Mo
     if num_classes is not None and num_classes < 1:
         msg = f"--num-classes must be >= 1. Got {num_classes} instead."
         raise InvalidParameterError(msg)
-    if ref.source == "torchvision":
-        return _torchvision(ref.name, num_classes)
-    if ref.source == "timm":
-        return _timm(ref.name, num_classes)
-    msg = f"{ref} is not a library model."
-    raise InvalidParameterError(msg)
+    if ref.source == "factory":
+        msg = f"{ref} is not a library model."
+        raise InvalidParameterError(msg)
+    return get_model_source(ref.source).build(ref.name, num_classes=num_classes)
 
 
 def classifier(model: nn.Module) -> tuple[str, nn.Module] | None:
@@ -140,62 +125,6 @@ def head_hint(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
     )
 
 
-def _torchvision(name: str, num_classes: int | None) -> tuple[nn.Module, Preprocess]:
-    from torchvision import models
-
-    try:
-        builder = models.get_model_builder(name)
-    except ValueError:
-        close = [m for m in models.list_models() if name.lower() in m or m in name.lower()][:5]
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        msg = f"torchvision has no model {name!r}.{hint} See torchvision.models.list_models()."
-        raise InvalidParameterError(msg) from None
-    model = builder(weights=None) if num_classes is None else builder(weights=None, num_classes=num_classes)
-    pre = Preprocess(224, (224, 224), source="default (no weights metadata)")
-    try:
-        weights = models.get_model_weights(name).DEFAULT
-    except (ValueError, AttributeError, KeyError):
-        return model, pre
-    t = weights.transforms()
-    crop = [int(c) for c in getattr(t, "crop_size", [224])]
-    resize = [int(r) for r in getattr(t, "resize_size", crop)]
-    interp = str(getattr(t, "interpolation", "bilinear")).rsplit(".", 1)[-1].lower()
-    pre = Preprocess(
-        resize=resize[0],
-        crop=(crop[0], crop[-1]),
-        mean=tuple(float(v) for v in getattr(t, "mean", (0.0, 0.0, 0.0))),
-        std=tuple(float(v) for v in getattr(t, "std", (1.0, 1.0, 1.0))),
-        interpolation=interp,
-        source=f"torchvision {weights} transforms()",
-    )
-    return model, pre
-
-
-def _timm(name: str, num_classes: int | None) -> tuple[nn.Module, Preprocess]:
-    _need("timm", "timm")
-    import timm
-    from timm.data import resolve_data_config  # type: ignore[attr-defined]
-
-    extra: dict[str, Any] = {} if num_classes is None else {"num_classes": num_classes}
-    try:
-        model = timm.create_model(name, pretrained=False, **extra)
-    except RuntimeError as exc:  # timm: "Unknown model (...)"
-        msg = f"timm has no model {name!r} ({' '.join(str(exc).split())[:120]}). See timm.list_models()."
-        raise InvalidParameterError(msg) from None
-    cfg = resolve_data_config({}, model=model)  # type: ignore[no-untyped-call]
-    size = tuple(int(s) for s in cfg.get("input_size", (3, 224, 224)))
-    crop_pct = float(cfg.get("crop_pct", 1.0) or 1.0)
-    pre = Preprocess(
-        resize=int(math.floor(size[-1] / crop_pct)),
-        crop=(size[-2], size[-1]),
-        mean=tuple(float(v) for v in cfg.get("mean", (0.0, 0.0, 0.0))),
-        std=tuple(float(v) for v in cfg.get("std", (1.0, 1.0, 1.0))),
-        interpolation=str(cfg.get("interpolation", "bilinear")),
-        source=f"timm resolve_data_config ({name})",
-    )
-    return model, pre
-
-
 def pretrained_state(ref: ModelRef, *, download: bool) -> tuple[dict[str, torch.Tensor], str]:
     """The library's DEFAULT weights of ``ref``, from its cache or (only with ``download``) the network.
 
@@ -206,45 +135,7 @@ def pretrained_state(ref: ModelRef, *, download: bool) -> tuple[dict[str, torch.
     DataNotFoundError
         The weights are not cached and ``download`` is False: names the file and the folder.
     """
-    if ref.source == "torchvision":
-        from torchvision import models
-
-        try:
-            weights = models.get_model_weights(ref.name).DEFAULT
-        except (ValueError, AttributeError, KeyError):
-            msg = f"torchvision:{ref.name} has no pretrained weights; pass --weights FILE."
-            raise InvalidParameterError(msg) from None
-        folder = Path(torch.hub.get_dir()) / "checkpoints"
-        file = folder / Path(str(weights.url)).name
-        if not file.is_file() and not download:
-            msg = (
-                f"--weights DEFAULT: torchvision's {weights} file {file.name} is not in {folder}; "
-                f"download {weights.url} into that folder, or add --download."
-            )
-            raise DataNotFoundError(msg)
-        try:
-            state = torch.hub.load_state_dict_from_url(
-                str(weights.url), model_dir=str(folder), progress=False, check_hash=True, weights_only=True
-            )
-        except Exception as exc:  # a damaged cached file, a failed download's hash check, no network
-            text = " ".join(str(exc).split())[:200]
-            msg = (
-                f"--weights DEFAULT: cannot load torchvision's {weights} from {file} ({text}); "
-                "delete it, retry."
-            )
-            raise CheckpointError(msg) from None
-        return dict(state), f"torchvision {weights} ({file})"
-    _need("timm", "timm")
-    if not download:
-        msg = (
-            f"--weights DEFAULT: timm:{ref.name}'s pretrained weights are fetched from the Hugging Face hub; "
-            "add --download, or save model.state_dict() to a .safetensors file and pass --weights FILE."
-        )
-        raise DataNotFoundError(msg)
-    import timm
-
-    model = timm.create_model(ref.name, pretrained=True)
-    return dict(model.state_dict()), f"timm pretrained {ref.name}"
+    return get_model_source(ref.source).pretrained(ref.name, download=download)
 
 
 def load_state_strict(
@@ -286,7 +177,6 @@ def load_state_strict(
 
 __all__ = [
     "DEFAULT_WEIGHTS",
-    "SOURCES",
     "ModelRef",
     "Preprocess",
     "build_named",
