@@ -168,6 +168,7 @@ class _Passes:
                 q,
                 [(start, K.to_words(block[:, lo:hi]), lab)],
                 state=self.nn_state.get(key),
+                symmetric=True,  # the queries are rows of this split: each pair of them once
             )
 
     def _nearest_torch(
