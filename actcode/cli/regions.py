@@ -79,7 +79,14 @@ def command(
     max_rows: Annotated[
         int, typer.Option("--max-rows", help="local: examples per split (seeded sample).")
     ] = 1000,
-    batch: Annotated[int, typer.Option("--batch", help="kernel: codes per batch (seeded sample).")] = 128,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            "--batch",
+            help="kernel: codes per batch (seeded sample). Default: min(128, D + 1), as NASWOT's kernel "
+            "(rank <= D + 1) is singular above, and its score -inf.",
+        ),
+    ] = None,
     plane: Annotated[
         str | None,
         typer.Option("--plane", help="plane: three rows of the split, such as 0,5,9 (default: seeded)."),
@@ -93,14 +100,23 @@ def command(
         str | None,
         typer.Option(
             "--model",
-            help="The network as FILE.py:FACTORY: with --weights, instead of the recorded checkpoint; "
-            "alone, it names the code of a custom-model checkpoint (checked against the one it records).",
+            help="The network as FILE.py:FACTORY, torchvision:NAME or timm:NAME: with --weights, instead of "
+            "the recorded one; alone, it names the code of a custom-model checkpoint (checked against the "
+            "one it records).",
         ),
     ] = None,
     weights: Annotated[
         str | None, typer.Option("--weights", help="With --model: its state_dict file.")
     ] = None,
     trust_model_code: TrustModelCodeOpt = False,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="The data instead of the recorded source: a study dataset, a .npz, imagefolder:DIR or "
+            "npy:FILE (read with the recorded preprocessing). kernel needs no data.",
+        ),
+    ] = None,
     data_root: DataRootOpt = None,
     output: ResultsOutputOpt = None,
     as_json: ResultsJsonOpt = False,
@@ -113,7 +129,9 @@ def command(
     example (local complexity). kernel: NASWOT's log|K| (-inf when two codes coincide or K is
     otherwise singular) and TE-NAS's distinct codes on a batch. plane: the exact partition of
     the plane through three examples into polygons (draw it with 'actcode chart regions').
-    The network and data come from the file's provenance and are checked against its codes;
+    The network and data come from the file's provenance (a checkpoint, or a library or user model
+    with its weights; a study dataset, an image folder with its preprocessing, or a .npy) and are
+    checked against its codes; kernel alone reads only the stored codes;
     the activation sites are found as the file's extraction found them (--sites ops or
     modules). A custom-model checkpoint's code runs only when you name it with --model or
     pass --trust-model-code, as in extract.
@@ -123,7 +141,7 @@ def command(
     files = read_input_paths(paths, what="code files")
     check_output(output, files)
     if weights is not None and model is None:
-        msg = "--weights needs --model FILE.py:FACTORY (the code that builds the network)."
+        msg = "--weights needs --model (FILE.py:FACTORY, torchvision:NAME or timm:NAME builds the network)."
         raise InvalidParameterError(msg)
     from actcode.regions.api import RegionsConfig, parse_analyses, regions_file
 
@@ -132,7 +150,7 @@ def command(
         layers=split_list(layers),
         segments=segments, radius=radius, directions=directions, batch=batch, max_rows=max_rows,
         plane=_plane_rows(plane), window=window, seed=seed, device=device, model=model, weights=weights,
-        data_root=data_root, trust_model_code=trust_model_code,
+        dataset=dataset, data_root=data_root, trust_model_code=trust_model_code,
     )  # fmt: skip
 
     def one(path: str) -> None:

@@ -173,3 +173,91 @@ def _clean(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+class ProvenanceFields:
+    """Typed, bounded reads of single fields of a provenance record that a command acts on.
+
+    The schema checks the record's shape; what a command then builds from a field (a seed, a
+    row count, a path, an index) is read here with its type and range, so a record that lies
+    gives :class:`~actcode.errors.ProvenanceError` (exit 3) with one line naming the file and
+    the field, never a traceback.
+
+    Examples
+    --------
+    >>> f = ProvenanceFields({"extract": {"seed": 3}}, where="f.h5")
+    >>> f.integer("extract.seed", default=0, lo=0, hi=2**32 - 1), f.text("model.name")
+    (3, None)
+    """
+
+    def __init__(self, record: dict[str, Any], *, where: object) -> None:
+        self.record = record
+        self.where = str(where)
+
+    def error(self, field: str, expected: str, value: Any) -> ProvenanceError:
+        """The error for a field that is not what it must be (exit 3), naming the file and the field."""
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        msg = f"{self.where}: the provenance field {field!r} must be {expected}. Got {shown} instead."
+        return ProvenanceError(msg)
+
+    def get(self, field: str) -> Any:
+        """The value at a dotted path (None where a section or key is missing or null).
+
+        A number in the path indexes a list.
+        """
+        value: Any = self.record
+        keys = field.split(".")
+        for i, key in enumerate(keys):
+            if value is None:
+                return None
+            if isinstance(value, list) and key.isdigit():
+                value = value[int(key)] if int(key) < len(value) else None
+                continue
+            if not isinstance(value, dict):
+                where = ".".join(keys[:i])
+                raise self.error(where, "an object", value)
+            value = value.get(key)
+        return value
+
+    def section(self, field: str) -> dict[str, Any]:
+        """An object (empty when missing)."""
+        value = self.get(field)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(field, "an object", value)
+        return value
+
+    def integer(self, field: str, *, default: int | None, lo: int, hi: int) -> int | None:
+        """An integer in ``lo..hi`` (``default`` when missing; booleans are not integers)."""
+        value = self.get(field)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.error(field, f"an integer in {lo}..{hi}", value)
+        return value
+
+    def text(self, field: str, *, default: str | None = None, limit: int = 4096) -> str | None:
+        """A string of at most ``limit`` characters, without NUL (``default`` when missing)."""
+        value = self.get(field)
+        if value is None:
+            return default
+        if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+            raise self.error(field, f"a string of at most {limit} characters", value)
+        return value
+
+    def numbers(
+        self, field: str, *, length: int | None = None, positive: bool = False
+    ) -> tuple[float, ...] | None:
+        """A list of finite numbers (of ``length`` items when given); None when missing."""
+        value = self.get(field)
+        if value is None:
+            return None
+        ok = isinstance(value, list) and (length is None or len(value) == length) and len(value) <= 64
+        ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        ok = ok and all(math.isfinite(v) and (not positive or v > 0) for v in value)
+        if not ok:
+            what = f"{length} " if length is not None else ""
+            raise self.error(field, f"a list of {what}finite{' positive' if positive else ''} numbers", value)
+        return tuple(float(v) for v in value)

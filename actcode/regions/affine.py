@@ -15,8 +15,9 @@ same affine map and ``b_k = z(x + u_k) - z(x)`` exactly (up to float64 rounding)
   need nothing. ``nn.MaxPool2d`` selects the maximum of each window by the same right-limit
   rule and gathers that element in every block; where another element of a window
   overtakes the chosen one the affine piece changes while the code does not, so the
-  runner also returns the nearest such *switch* along ``u_1`` (max-pools with padding are
-  not supported).
+  runner also returns the nearest such *switch* along ``u_1``. Padding and ``ceil_mode``
+  (every torchvision and timm ResNet) change nothing: padded elements are ``-inf`` and never
+  win, so a padded max-pool is still a max of affine pieces.
 - Sites are found as the code file's extraction found them (``mode``). With ``"modules"``
   the activation modules are hooked and :func:`find_sites` refuses functional ReLUs; with
   ``"ops"`` a ``TorchDispatchMode`` freezes every ReLU-like ATen op whatever its spelling
@@ -30,6 +31,7 @@ The model is copied to float64 (the caller's model is not touched) and runs in e
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -117,6 +119,8 @@ class PieceRunner:
     mode : {"modules", "ops"}
         How sites are found and frozen: activation-module hooks, or every ReLU-like op
         under a dispatch mode (the code file's extraction mode; see :func:`find_sites`).
+    analysis : str
+        The analysis the runner serves, named when a network is refused.
 
     Examples
     --------
@@ -137,8 +141,10 @@ class PieceRunner:
         device: torch.device | None = None,
         *,
         mode: str = "modules",
+        analysis: str = "lines and plane",
     ) -> None:
         self.device = device or torch.device("cpu")
+        self.analysis = analysis
         self.model = copy.deepcopy(model).to(self.device, torch.float64).eval()
         self.mode = mode
         ex = example.to(self.device, torch.float64)
@@ -157,11 +163,10 @@ class PieceRunner:
         self._pools = [(p, m) for p, m in modules.items() if isinstance(m, nn.MaxPool2d)]
         for path, m in modules.items():
             if isinstance(m, nn.MaxPool1d | nn.MaxPool3d | nn.AdaptiveMaxPool1d | nn.AdaptiveMaxPool2d):
-                msg = f"module {path!r} ({type(m).__name__}) is not supported here (MaxPool2d is)."
-                raise NotPiecewiseAffineError(msg)
-        for path, m in self._pools:
-            if _pair(m.padding) != (0, 0) or m.ceil_mode:
-                msg = f"max-pool {path!r} has padding or ceil_mode; the region analyses need neither."
+                msg = (
+                    f"the {analysis} analysis: module {path!r} ({type(m).__name__}) is not supported "
+                    "(MaxPool2d is, with any padding and ceil_mode); choose local or kernel for this network."
+                )
                 raise NotPiecewiseAffineError(msg)
         self._handles: list[Any] = []
         self._stack: Any = None
@@ -204,6 +209,7 @@ class PieceRunner:
     def _pool_hook(self, m: nn.MaxPool2d) -> Any:
         run = self
         kernel, stride, dil = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.dilation)
+        pad, ceil = _pair(m.padding), bool(m.ceil_mode)
 
         def hook(_m: nn.Module, args: tuple[Any, ...], _out: Any) -> torch.Tensor:
             st = run._state
@@ -211,13 +217,14 @@ class PieceRunner:
             blocks = x.reshape((st["K"] + 1, st["n"], *x.shape[1:]))
             a = blocks[0]
             lead = a + st["tau"] * (blocks[1] - a) if st["tau"] > 0 and st["K"] > 0 else a
-            pooled, idx = F.max_pool2d(lead, kernel, stride, 0, dil, return_indices=True)
+            # padding is -inf to max_pool2d (it never wins), and the indices address the unpadded plane
+            pooled, idx = F.max_pool2d(lead, kernel, stride, pad, dil, ceil, return_indices=True)
             flat = blocks.flatten(3)
             gidx = idx.flatten(2).unsqueeze(0).expand(st["K"] + 1, -1, -1, -1)
             out = flat.gather(3, gidx).reshape((st["K"] + 1, *pooled.shape))
             if st["switches"] and st["K"] > 0:
                 st["switch"] = torch.minimum(
-                    st["switch"], _pool_switch(a, blocks[1] - a, idx, kernel, stride, dil)
+                    st["switch"], _pool_switch(a, blocks[1] - a, idx, kernel, stride, dil, pad)
                 )
             res: torch.Tensor = out.reshape((-1, *pooled.shape[1:]))
             return res
@@ -341,8 +348,8 @@ class PieceRunner:
                 msg = (
                     f"the network is not affine between its activation sites (checked at {where}): it "
                     "applies a nonlinearity that is not a ReLU-like module or MaxPool2d (a functional relu, "
-                    "a sigmoid, a norm layer in train mode, ...). The region analyses need a "
-                    "piecewise-affine network."
+                    f"a sigmoid, a norm layer in train mode, ...). The {self.analysis} analysis needs a "
+                    "piecewise-affine network; kernel needs only the codes."
                 )
                 raise NotPiecewiseAffineError(msg)
 
@@ -413,23 +420,34 @@ def _pool_switch(
     kernel: tuple[int, int],
     stride: tuple[int, int],
     dil: tuple[int, int],
+    pad: tuple[int, int] = (0, 0),
 ) -> torch.Tensor:
-    """Per row, the smallest step s > 0 at which another element of a window overtakes its chosen maximum."""
+    """Per row, the smallest step s > 0 at which another element of a window overtakes its chosen maximum.
+
+    Windows are those of ``max_pool2d`` with padding ``pad`` and the output size of ``idx``
+    (``ceil_mode`` windows that hang over the edge included): the padding is ``-inf`` with
+    slope 0, so it never overtakes.
+    """
     n, c, h, w = a.shape
+    oh, ow = int(idx.shape[-2]), int(idx.shape[-1])
+    # top/left padding, then bottom/right so that unfold gives exactly the pool's windows
+    bottom = (oh - 1) * stride[0] + dil[0] * (kernel[0] - 1) + 1 - h - pad[0]
+    right = (ow - 1) * stride[1] + dil[1] * (kernel[1] - 1) + 1 - w - pad[1]
+    sides = (pad[1], right, pad[0], bottom)
     kk = kernel[0] * kernel[1]
-    ua = F.unfold(a, kernel, dilation=dil, stride=stride).reshape(n, c, kk, -1)
-    ub = F.unfold(b, kernel, dilation=dil, stride=stride).reshape(n, c, kk, -1)
+
+    def windows(t: torch.Tensor, fill: float) -> torch.Tensor:
+        padded = F.pad(t, sides, value=fill) if any(sides) else t
+        return F.unfold(padded, kernel, dilation=dil, stride=stride).reshape(t.shape[0], t.shape[1], kk, -1)
+
+    ua, ub = windows(a, -math.inf), windows(b, 0.0)
     # the chosen element's position in its window, from its flat index in the input plane
-    pos = F.unfold(
-        torch.arange(h * w, dtype=a.dtype, device=a.device).reshape(1, 1, h, w).expand(1, 1, h, w),
-        kernel,
-        dilation=dil,
-        stride=stride,
-    ).reshape(1, 1, kk, -1)
+    pos = windows(torch.arange(h * w, dtype=a.dtype, device=a.device).reshape(1, 1, h, w), -1.0)
     chosen = (pos == idx.flatten(2).unsqueeze(2).to(a.dtype)).to(a.dtype).argmax(dim=2, keepdim=True)
     am = ua.gather(2, chosen)
     bm = ub.gather(2, chosen)
     gain = ub - bm
     with torch.no_grad():
-        s = torch.where(gain > 0, (am - ua) / gain.clamp_min(1e-300), torch.full_like(ua, float("inf")))
+        ok = (gain > 0) & torch.isfinite(ua)
+        s = torch.where(ok, (am - ua) / gain.clamp_min(1e-300), torch.full_like(ua, math.inf))
     return s.flatten(1).amin(dim=1)

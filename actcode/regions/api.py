@@ -25,7 +25,7 @@ from actcode.regions.registry import (
     builtin_analysis_names,
     get_analysis,
 )
-from actcode.regions.sources import FileModel, load_file_model, split_inputs
+from actcode.regions.sources import FileModel, load_file_model, site_mode, split_inputs
 from actcode.results import ResultTable
 
 if TYPE_CHECKING:
@@ -35,6 +35,12 @@ __all__ = ["ANALYSES", "RegionsConfig", "parse_analyses", "regions_file"]
 
 #: The built-in analyses, in the order they run (plugins: :func:`~actcode.regions.registry.analysis_names`).
 ANALYSES = builtin_analysis_names()
+#: The analyses computed from the stored codes alone (no network or data is rebuilt for them).
+CODES_ONLY = ("kernel",)
+#: A result row: split, scope, metric, value.
+Row = tuple[str, str, str, float]
+#: Kept and new rows, arrays and per-analysis parameters of a run.
+_Stored = tuple[list[Row], list[Row], dict[str, np.ndarray], dict[str, Any]]
 #: Max-pool modules: analyses without ``max_pool`` support (plane) refuse networks that have them.
 MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
              nn.AdaptiveMaxPool3d)  # fmt: skip
@@ -69,7 +75,7 @@ def _check(cfg: RegionsConfig) -> None:
         (cfg.segments >= 1, f"--segments must be at least 1. Got {cfg.segments} instead."),
         (cfg.radius is None or cfg.radius > 0, f"--radius must be positive. Got {cfg.radius} instead."),
         (cfg.directions >= 1, f"--directions must be at least 1. Got {cfg.directions} instead."),
-        (cfg.batch >= 2, f"--batch must be at least 2. Got {cfg.batch} instead."),
+        (cfg.batch is None or cfg.batch >= 2, f"--batch must be at least 2. Got {cfg.batch} instead."),
         (cfg.max_rows >= 1, f"--max-rows must be at least 1. Got {cfg.max_rows} instead."),
         (cfg.window in ("triangle", "box"), f"--window must be triangle or box. Got {cfg.window!r} instead."),
     ]
@@ -177,35 +183,18 @@ def regions_file(
             raise InvalidParameterError(msg)
         selected_layers = cf.select_layers(cfg.layers)
         selected = [[la.name for la in cf.layers].index(la.name) for la in selected_layers]
-        fm = load_file_model(
-            cf, model=cfg.model, weights=cfg.weights, data_root=cfg.data_root,
-            trust_model_code=cfg.trust_model_code,
-        )  # fmt: skip
-        cfg, skipped = _resolve_analyses(cfg, fm, cf.path, note)
-        analyses = cfg.analyses or ()
-        base = split_inputs(cf, "train" if "train" in cf.splits else cf.splits[0], fm.dataset)
-        scale = data_scale(base)
-        radius = cfg.radius if cfg.radius is not None else 0.01 * scale
-        rows, arrays, per = _keep_old(cf, analyses)
-        new_rows: list[tuple[str, str, str, float]] = []
-        info: dict[str, Any] = {}
-        # only lines and plane walk affine pieces; the runner refuses networks (padded or adaptive
-        # max-pools) that local and kernel handle, so it is built only for them
-        needs_run = any(get_analysis(a).needs_pieces for a in analyses)
-        runner: AbstractContextManager[PieceRunner | None] = (
-            PieceRunner(fm.model, base[:2], device=dev, mode=fm.mode) if needs_run else nullcontext(None)
-        )
-        with runner as run:
-            if run is not None:
-                probe = base[: min(8, base.shape[0])].double()
-                run.check_affine(probe, torch.roll(probe, 1, 0) - probe)
-            for split in splits:
-                r, a, i = _run_split(cf, fm, run, split, cfg, radius, selected)
-                new_rows += r
-                arrays.update(a)
-                info[split] = i
-        per.update({a: get_analysis(a).params(cfg, radius, scale, fm) for a in analyses})
-    params = {"actcode_version": __version__, "source": fm.source, "site_mode": fm.mode, "analyses": per,
+        cfg, batch_note = _kernel_batch(cfg, cf)
+        if cfg.analyses is not None and set(cfg.analyses) <= set(CODES_ONLY):
+            skipped: dict[str, str] = {}
+            info: dict[str, Any] = {}
+            fm = None
+            rows, new_rows, arrays, per = _codes_only(cf, cfg, splits, selected)
+        else:
+            fm, skipped, info, stored = _run_network(cf, cfg, splits, selected, dev, note)
+            rows, new_rows, arrays, per = stored
+        source = {"codes": "the file's stored codes (no network or data)"} if fm is None else fm.source
+        mode = site_mode(cf.provenance, cf.path) if fm is None else fm.mode
+    params = {"actcode_version": __version__, "source": source, "site_mode": mode, "analyses": per,
               "walk": info, "splits": splits, "layers": [la.name for la in selected_layers]}  # fmt: skip
     if skipped:
         params["skipped"] = skipped
@@ -213,4 +202,84 @@ def regions_file(
     out = add_results(
         path, "regions", ResultTable.from_rows(rows + new_rows), params=params, arrays=arrays, output=output
     )
+    if batch_note is not None and note is not None:
+        note(batch_note)
     return out, table
+
+
+def _codes_only(cf: CodeFile, cfg: RegionsConfig, splits: list[str], selected: list[int]) -> _Stored:
+    """The analyses of :data:`CODES_ONLY` on every split: the stored codes are enough (no network, data)."""
+    rows, arrays, per = _keep_old(cf, cfg.analyses or ())
+    new_rows: list[Row] = []
+    for split in splits:
+        rng = np.random.default_rng(cfg.seed)
+        # kernel reads only the file, the split, the options and the generator: no model, no inputs
+        ctx = SplitContext(cf, None, None, split, cfg, 0.0, selected, torch.zeros(0), cf.labels(split), rng)  # type: ignore[arg-type]
+        for name in cfg.analyses or ():
+            out = get_analysis(name).run(ctx)
+            new_rows += [(split, s, m, v) for s, m, v in out.rows]
+            arrays.update(out.arrays)
+    per.update({a: get_analysis(a).params(cfg, 0.0, 0.0, None) for a in cfg.analyses or ()})  # type: ignore[arg-type]
+    return rows, new_rows, arrays, per
+
+
+def _run_network(
+    cf: CodeFile,
+    cfg: RegionsConfig,
+    splits: list[str],
+    selected: list[int],
+    dev: torch.device,
+    note: Callable[[str], None] | None,
+) -> tuple[FileModel, dict[str, str], dict[str, Any], _Stored]:
+    """The analyses that need the file's network and data: rebuild them, check them, run each split."""
+    fm = load_file_model(
+        cf, model=cfg.model, weights=cfg.weights, dataset=cfg.dataset, data_root=cfg.data_root,
+        trust_model_code=cfg.trust_model_code,
+    )  # fmt: skip
+    cfg, skipped = _resolve_analyses(cfg, fm, cf.path, note)
+    analyses = cfg.analyses or ()
+    dim = int(np.prod(fm.dataset.input_shape))
+    if "local" in analyses and cfg.directions > dim:  # before any analysis runs
+        got = cfg.directions
+        msg = f"--directions must be at most the input dimension {dim} of {cf.path}. Got {got} instead."
+        raise InvalidParameterError(msg)
+    rows, arrays, per = _keep_old(cf, analyses)
+    base = split_inputs(cf, "train" if "train" in cf.splits else cf.splits[0], fm.dataset)
+    scale = data_scale(base)
+    radius = cfg.radius if cfg.radius is not None else 0.01 * scale
+    new_rows: list[Row] = []
+    info: dict[str, Any] = {}
+    # only the analyses that walk affine pieces (lines, plane) need the runner
+    walks = [a for a in analyses if get_analysis(a).needs_pieces]
+    runner: AbstractContextManager[PieceRunner | None] = (
+        PieceRunner(fm.model, base[:2], device=dev, mode=fm.mode, analysis=" and ".join(walks))
+        if walks
+        else nullcontext(None)
+    )
+    with runner as run:
+        if run is not None:
+            probe = base[: min(8, base.shape[0])].double()
+            run.check_affine(probe, torch.roll(probe, 1, 0) - probe)
+        for split in splits:
+            r, a, i = _run_split(cf, fm, run, split, cfg, radius, selected)
+            new_rows += r
+            arrays.update(a)
+            info[split] = i
+    per.update({a: get_analysis(a).params(cfg, radius, scale, fm) for a in analyses})
+    return fm, skipped, info, (rows, new_rows, arrays, per)
+
+
+def _kernel_batch(cfg: RegionsConfig, cf: CodeFile) -> tuple[RegionsConfig, str | None]:
+    """The kernel batch: by default min(128, D + 1), as NASWOT's K (rank <= D + 1) is singular above.
+
+    Also the note for an explicit batch above D + 1 (said once the results are stored).
+    """
+    d = sum(layer.n_units for layer in cf.layers)
+    if cfg.batch is None:
+        return replace(cfg, batch=min(128, d + 1)), None
+    if cfg.batch > d + 1 and "kernel" in (cfg.analyses or ANALYSES):
+        return cfg, (
+            f"regions {cf.path}: --batch {cfg.batch} is above D + 1 = {d + 1} (D = {d} units): "
+            "NASWOT's kernel is then singular and its score -inf."
+        )
+    return cfg, None

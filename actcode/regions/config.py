@@ -23,7 +23,7 @@ class RegionsConfig:
     segments: int = 64
     radius: float | None = None
     directions: int = 8
-    batch: int = 128
+    batch: int | None = None  # kernel: min(128, D + 1) when None
     max_rows: int = 1000
     plane: tuple[int, int, int] | None = None
     window: str = "triangle"
@@ -31,6 +31,7 @@ class RegionsConfig:
     device: str = "auto"
     model: str | None = None
     weights: str | None = None
+    dataset: str | None = None
     data_root: str | None = None
     trust_model_code: bool = False
     tau: float = DEFAULT_TAU

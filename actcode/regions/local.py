@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from actcode.codes import LayerInfo
+from actcode.errors import InvalidParameterError
 from actcode.extraction.run import make_recorder
 from actcode.extraction.sites import Site, exact_fp32
 from actcode.regions.lines import QUANTILES
@@ -49,7 +50,7 @@ def star_directions(n: int, dim: int, p: int, rng: np.random.Generator) -> np.nd
     """
     if p > dim:
         msg = f"--directions must be at most the input dimension {dim}. Got {p} instead."
-        raise ValueError(msg)
+        raise InvalidParameterError(msg)
     g = rng.standard_normal((n, dim, p))
     q, _ = np.linalg.qr(g)
     return np.ascontiguousarray(np.swapaxes(q, 1, 2))

@@ -188,6 +188,11 @@ def walk_segments(
 ) -> WalkResult:
     """Walk the segments ``x0[i] + t·u[i]``, t in [0, 1], exactly; see the module docstring.
 
+    Up to ``batch`` segments are active at once: each step is one stacked float64 pass for
+    all of them. A segment leaves the batch when it reaches t = 1, and a waiting segment
+    takes its place in the next pass (its first piece is evaluated in that same pass), so
+    the batch stays full while segments wait, whatever their lengths.
+
     Parameters
     ----------
     run : PieceRunner
@@ -197,6 +202,8 @@ def walk_segments(
         Resolution in t.
     batch : int
         Segments walked together.
+    max_steps : int
+        Steps of any one segment before the walk gives up (RuntimeError).
 
     Returns
     -------
@@ -206,18 +213,8 @@ def walk_segments(
     rec = _Recorder(n, run.offsets)
     totals = {"steps": 0, "touches": 0, "bisections": 0, "switches": 0}
     start_points = run.points
-    for lo_i in range(0, n, batch):
-        sl = slice(lo_i, min(n, lo_i + batch))
-        _walk_batch(
-            run,
-            x0[sl].to(run.device, torch.float64),
-            u[sl].to(run.device, torch.float64),
-            lo_i,
-            rec,
-            totals,
-            tau,
-            max_steps,
-        )
+    if n:
+        _walk_all(run, x0, u, rec, totals, tau, max(1, batch), max_steps)
     res = rec.result()
     res.points = run.points - start_points
     res.steps, res.touches = totals["steps"], totals["touches"]
@@ -225,45 +222,106 @@ def walk_segments(
     return res
 
 
-def _walk_batch(
+@dataclass
+class _Active:
+    """The segments being walked: ids, base points, directions, positions and current pieces."""
+
+    seg: torch.Tensor
+    x0: torch.Tensor
+    u: torch.Tensor
+    t: torch.Tensor
+    p: Piece
+    steps: torch.Tensor
+
+
+def _take(p: Piece, keep: torch.Tensor) -> Piece:
+    return Piece(p.a[keep], p.b[:, keep], p.bits[keep], p.out_a[keep], p.out_b[:, keep], p.switch[keep])
+
+
+def _cat(p: Piece, q: Piece) -> Piece:
+    return Piece(
+        torch.cat([p.a, q.a]), torch.cat([p.b, q.b], 1), torch.cat([p.bits, q.bits]),
+        torch.cat([p.out_a, q.out_a]), torch.cat([p.out_b, q.out_b], 1), torch.cat([p.switch, q.switch]),
+    )  # fmt: skip
+
+
+def _walk_all(
     run: PieceRunner,
-    x0: torch.Tensor,
-    u: torch.Tensor,
-    first: int,
+    x0_all: torch.Tensor,
+    u_all: torch.Tensor,
     rec: _Recorder,
     totals: dict[str, int],
     tau: float,
+    batch: int,
     max_steps: int,
 ) -> None:
-    n = int(x0.shape[0])
-    dev = x0.device
-    seg = torch.arange(first, first + n, device=dev)
-    t = torch.zeros(n, dtype=torch.float64, device=dev)
-    p = run(x0, u.unsqueeze(0), tau=tau, switches=True)
-    for _ in range(max_steps):
-        smin, predicted = _roots(p, tau)
-        t_next = t + smin
+    """Continuous batching: one pass per step for the active segments and the newcomers."""
+    n = int(x0_all.shape[0])
+    dev, f64 = run.device, torch.float64
+    first = min(n, batch)
+    x0, u = x0_all[:first].to(dev, f64), u_all[:first].to(dev, f64)
+    zeros = torch.zeros(first, dtype=f64, device=dev)
+    p0 = run(x0, u.unsqueeze(0), tau=tau, switches=True)
+    ids = torch.arange(first, device=dev)
+    st = _Active(ids, x0, u, zeros, p0, torch.zeros_like(ids))
+    nxt = first
+    while st.seg.numel() or nxt < n:
+        smin, predicted = _roots(st.p, tau)
+        t_next = st.t + smin
         go = t_next < 1.0
-        if not bool(go.any()):
+        k = min(n - nxt, batch - int(go.sum()))
+        if not bool(go.any()) and k <= 0:
             return
-        seg, x0, u, t_prev, prev = seg[go], x0[go], u[go], t[go], p.bits[go]
-        predicted, t = predicted[go], t_next[go]
-        p = run(x0 + _bc(t, x0) * u, u.unsqueeze(0), tau=tau, switches=True)
-        totals["steps"] += int(t.numel())
+        seg, x0, u, t_prev, prev = st.seg[go], st.x0[go], st.u[go], st.t[go], st.p.bits[go]
+        predicted, t, steps = predicted[go], t_next[go], st.steps[go] + 1
+        if bool((steps > max_steps).any()):
+            msg = f"the walk did not finish within {max_steps} steps."
+            raise RuntimeError(msg)
+        xn, un = x0_all[nxt : nxt + k].to(dev, f64), u_all[nxt : nxt + k].to(dev, f64)
+        pts = torch.cat([x0 + _bc(t, x0) * u, xn])
+        both = run(pts, torch.cat([u, un]).unsqueeze(0), tau=tau, switches=True)
+        m = int(seg.numel())
+        p = _take(both, torch.arange(m, device=dev))
+        _advance(run, x0, u, t_prev, t, prev, predicted, p, seg, rec, totals, tau)
+        new = torch.arange(nxt, nxt + k, device=dev)
+        st = _Active(torch.cat([seg, new]), torch.cat([x0, xn]), torch.cat([u, un]),
+                     torch.cat([t, torch.zeros(k, dtype=f64, device=dev)]),
+                     _cat(p, _take(both, torch.arange(m, m + k, device=dev))),
+                     torch.cat([steps, torch.zeros(k, dtype=torch.int64, device=dev)]))  # fmt: skip
+        nxt += k
+
+
+def _advance(
+    run: PieceRunner,
+    x0: torch.Tensor,
+    u: torch.Tensor,
+    t_prev: torch.Tensor,
+    t: torch.Tensor,
+    prev: torch.Tensor,
+    predicted: torch.Tensor,
+    p: Piece,
+    seg: torch.Tensor,
+    rec: _Recorder,
+    totals: dict[str, int],
+    tau: float,
+) -> None:
+    """Check one step's flips against the predicted ones (bisect where some were not), record them.
+
+    ``t`` and ``p`` are updated in place where a bisection moved the point back.
+    """
+    totals["steps"] += int(t.numel())
+    flipped = p.bits ^ prev
+    bad = (flipped & ~predicted).any(dim=1)
+    if bool(bad.any()):
+        idx = torch.nonzero(bad).squeeze(1)
+        totals["bisections"] += int(idx.numel())
+        sub = _take(p, idx)
+        hi, q = _bisect(run, x0[idx], u[idx], t_prev[idx].clone(), t[idx].clone(), prev[idx], sub, tau)
+        t[idx] = hi
+        p.a[idx], p.b[:, idx], p.bits[idx], p.switch[idx] = q.a, q.b, q.bits, q.switch
         flipped = p.bits ^ prev
-        bad = (flipped & ~predicted).any(dim=1)
-        if bool(bad.any()):
-            idx = torch.nonzero(bad).squeeze(1)
-            totals["bisections"] += int(idx.numel())
-            sub = Piece(p.a[idx], p.b[:, idx], p.bits[idx], p.out_a[idx], p.out_b[:, idx], p.switch[idx])
-            hi, q = _bisect(run, x0[idx], u[idx], t_prev[idx].clone(), t[idx].clone(), prev[idx], sub, tau)
-            t[idx] = hi
-            p.a[idx], p.b[:, idx], p.bits[idx], p.switch[idx] = q.a, q.b, q.bits, q.switch
-            flipped = p.bits ^ prev
-            predicted[idx] = flipped[idx]
-        totals["touches"] += int((predicted & ~flipped).sum())
-        crossed = flipped.any(dim=1)
-        totals["switches"] += int((~crossed).sum())
-        rec.add(seg[crossed], t[crossed], flipped[crossed])
-    msg = f"the walk did not finish within {max_steps} steps."
-    raise RuntimeError(msg)
+        predicted[idx] = flipped[idx]
+    totals["touches"] += int((predicted & ~flipped).sum())
+    crossed = flipped.any(dim=1)
+    totals["switches"] += int((~crossed).sum())
+    rec.add(seg[crossed], t[crossed], flipped[crossed])

@@ -12,6 +12,10 @@ Prints measurements; asserts nothing about time.
    CIFAR ResNet-20 at 1/4 width (47k ReLUs) on CIFAR-shaped random inputs: segments of length
    0.05 in random directions through the inputs (a chord between two CIFAR images crosses
    thousands of regions), with the rows per second of the stacked float64 pass for scale.
+3. Batched walks (issue 21): segments/s of the walk one segment at a time (``batch=1``) and
+   batched (one stacked pass per step for all active segments, refilled as segments finish),
+   on the digits MLP (chords) and the CIFAR ResNet-20 x0.25 (chords and short segments,
+   mixed), in one run; the per-segment breakpoint counts must be equal. Target: >= 10x.
 """
 
 from __future__ import annotations
@@ -112,6 +116,37 @@ def segments_per_second(n_mlp: int, n_cnn: int) -> None:
         )
 
 
+def batched_vs_alone(n_mlp: int, n_cnn: int) -> None:
+    print("3. batched walk vs one segment at a time (segments/s, same process)")
+    ds = load_dataset(DataSpec("digits"))
+    torch.manual_seed(0)
+    mlp = build_model(ModelSpec("mlp", width=64, depth=2), ds.input_shape, ds.n_classes).eval()
+    resnet = build_model(ModelSpec("resnet20", width_mult=0.25), (3, 32, 32), 10).eval()
+    xr = torch.rand(64, 3, 32, 32)
+    xs, us = _short(xr, n_cnn, 0.05, 2)
+    xc, uc = _chords(xr, n_cnn, 3)
+    mixed = torch.cat([xs, xc[: max(1, n_cnn // 8)]]), torch.cat([us, uc[: max(1, n_cnn // 8)] * 0.2])
+    cases = (
+        ("digits MLP 2x32, chords", mlp, _chords(torch.as_tensor(ds.x_test), n_mlp, 1)),
+        ("CIFAR ResNet-20 x0.25, short segments and a few chord parts", resnet, mixed),
+    )
+    for name, model, (x0, u) in cases:
+        n = int(x0.shape[0])
+        rates, counts = {}, {}
+        with PieceRunner(model, x0[:2]) as run:
+            for b in (1, 256):
+                t0 = time.perf_counter()
+                res = walk_segments(run, x0, u, batch=b)
+                rates[b] = n / (time.perf_counter() - t0)
+                counts[b] = res.n_breakpoints
+        same = bool(np.array_equal(counts[1], counts[256]))
+        print(
+            f"   {name}: {n} segments, {counts[1].mean():.1f} breakpoints each; alone {rates[1]:.2f}/s, "
+            f"batched {rates[256]:.2f}/s -> {rates[256] / rates[1]:.1f}x (target >= 10x); "
+            f"per-segment counts equal: {same}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -119,6 +154,7 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     cost_per_boundary(16 if args.quick else 64)
     segments_per_second(32 if args.quick else 128, 2 if args.quick else 8)
+    batched_vs_alone(32 if args.quick else 128, 8 if args.quick else 32)
 
 
 if __name__ == "__main__":

@@ -128,11 +128,14 @@ def test_regions_errors_are_one_line_with_documented_codes(code_files: list[Path
         prov["checkpoint"]["path"] = str(tmp_path / "gone.pt")
         f.attrs["provenance"] = json.dumps(prov)
     before = moved.read_bytes()
-    gone = run("regions", str(moved), "--analyses", "kernel")
+    gone = run("regions", str(moved), "--analyses", "lines")
     assert gone.returncode != 0
     assert "checkpoint" in gone.stderr
     assert "Traceback" not in gone.stderr
     assert moved.read_bytes() == before
+    # kernel needs only the stored codes: it runs without the checkpoint
+    codes_only = run("regions", str(moved), "--analyses", "kernel", "-o", str(tmp_path / "k.h5"))
+    assert codes_only.returncode == 0, codes_only.stderr
     nochart = run("chart", "regions", str(code_files[0]), "--split", "val", "-o", str(tmp_path / "x.png"))
     assert nochart.returncode != 0
     assert "plane" in nochart.stderr

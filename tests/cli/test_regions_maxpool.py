@@ -2,7 +2,8 @@
 
 The plane analysis does not support max-pools: run by default it is skipped with one note (and
 the skip recorded), asked for it is refused before any analysis runs. ``kernel`` and ``local``
-need no affine-piece runner, so a padded ``MaxPool2d(3, 2, padding=1)`` (ResNet's stem) works.
+need no affine-piece runner; ``lines`` walks a padded ``MaxPool2d(3, 2, padding=1)`` (ResNet's stem)
+exactly.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from actcode.errors import InvalidParameterError
 from actcode.extraction.user import extract_user_model
 from actcode.io import open_codes
 from actcode.regions import api as regions_api
-from actcode.regions.affine import NotPiecewiseAffineError
 from actcode.regions.analyses import kernel as kernel_analysis
 from actcode.regions.analyses import local as local_analysis
 from actcode.regions.api import RegionsConfig, regions_file
@@ -108,7 +108,7 @@ def test_asking_for_plane_on_a_max_pool_network_is_refused_before_any_work(
         regions_file(path, cfg, output=tmp_path / "no2.h5")
 
 
-def test_kernel_and_local_run_on_a_padded_max_pool_that_the_walk_refuses(
+def test_kernel_local_and_lines_run_on_a_padded_max_pool(
     files: dict[str, tuple[Path, list[str]]], tmp_path: Path
 ) -> None:
     path, opts = files["resnet_stem"]
@@ -119,7 +119,7 @@ def test_kernel_and_local_run_on_a_padded_max_pool_that_the_walk_refuses(
     assert table is not None
     assert table.get("test", "all", "tenas_distinct") > 1
     assert table.get("test", "all", "local_complexity_mean") >= 0
-    # the walk does need the runner, which refuses the padded pool: the fix is not a weaker runner
+    # the walk supports the padded pool exactly (padding is -inf and never wins)
     cfg = RegionsConfig(analyses=("lines",), segments=2, model=opts[1], weights=opts[3], device="cpu")
-    with pytest.raises(NotPiecewiseAffineError, match="padding"):
-        regions_file(path, cfg, output=tmp_path / "l.h5")
+    _, lines = regions_file(path, cfg, output=tmp_path / "l.h5")
+    assert lines.get("test", "all", "lines_different_regions_mean") >= 1

@@ -20,7 +20,7 @@ class KernelAnalysis:
     max_pool: bool = True
 
     def run(self, ctx: SplitContext) -> SplitResult:
-        pick = rows_of(ctx.cf.n_rows(ctx.split), ctx.cfg.batch, ctx.rng)
+        pick = rows_of(ctx.cf.n_rows(ctx.split), ctx.cfg.batch or 128, ctx.rng)  # resolved by regions_file
         rows = kernel_rows(ctx.cf.codes_at(ctx.split, pick), ctx.cf.layers, ctx.selected)
         return SplitResult(rows, {f"{ctx.split}/kernel/rows": pick})
 
@@ -28,6 +28,7 @@ class KernelAnalysis:
         return {
             "seed": cfg.seed,
             "batch": cfg.batch,
+            "batch_default": "min(128, D + 1): NASWOT's K has rank at most D + 1",
             "naswot": "log det K, K_ij = D - Hamming(c_i, c_j); -inf if K is singular (equal codes...)",
         }
 
