@@ -60,7 +60,7 @@ class DataSpec:
     def is_npz(self) -> bool:
         """Whether ``name`` names a ``.npz`` file rather than a bundled loader."""
         return self.name.lower().endswith(".npz") or (
-            _norm(self.name) not in _ALIASES and Path(self.name).is_file()
+            _norm(self.name) not in _ALIASES and _is_file(self.name)
         )
 
     def canonical_name(self) -> str:
@@ -126,6 +126,14 @@ def default_root() -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "actcode" / "data"
+
+
+def _is_file(name: str) -> bool:
+    """``Path(name).is_file()``, False for a name no file can have (too long, a NUL byte)."""
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 __all__ = [
