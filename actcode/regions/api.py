@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -186,7 +187,8 @@ def regions_file(
         base = split_inputs(cf, "train" if "train" in cf.splits else cf.splits[0], fm.dataset)
         scale = data_scale(base)
         radius = cfg.radius if cfg.radius is not None else 0.01 * scale
-        rows, arrays, per = _keep_old(cf, analyses)
+        arrays: dict[str, np.ndarray] = {}
+        per: dict[str, Any] = {}
         new_rows: list[tuple[str, str, str, float]] = []
         info: dict[str, Any] = {}
         # only lines and plane walk affine pieces; the runner refuses networks (padded or adaptive
@@ -210,7 +212,23 @@ def regions_file(
     if skipped:
         params["skipped"] = skipped
     table = ResultTable.from_rows(new_rows)
-    out = add_results(
-        path, "regions", ResultTable.from_rows(rows + new_rows), params=params, arrays=arrays, output=output
-    )
+    # the analyses not rerun are read under the results lock, from the file as it is then, so
+    # that two runs at once on one file each keep the other's rows
+    keep = partial(_merged, analyses=analyses, rows=new_rows, arrays=arrays, params=params)
+    out = add_results(path, "regions", table, params=params, arrays=arrays, output=output, merge=keep)
     return out, table
+
+
+def _merged(
+    cf: Any,
+    *,
+    analyses: Sequence[str],
+    rows: list[tuple[str, str, str, float]],
+    arrays: dict[str, np.ndarray],
+    params: dict[str, Any],
+) -> tuple[ResultTable, dict[str, np.ndarray], dict[str, Any]]:
+    """This run's results with the stored ones of the analyses it did not rerun (see _keep_old)."""
+    old_rows, old_arrays, old_per = _keep_old(cf, analyses)
+    merged = {**params, "analyses": {**old_per, **params["analyses"]}}
+    return ResultTable.from_rows(old_rows + rows), {**old_arrays, **arrays}, merged
+
