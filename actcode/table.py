@@ -39,6 +39,7 @@ from typing import Any
 from actcode.errors import ActcodeFileNotFoundError, FormatError, InvalidParameterError
 from actcode.factors import FACTOR_KEYS
 from actcode.metrics import METRICS
+from actcode.text import valid_utf8
 
 #: The long table's columns after the file and its factors.
 LONG_COLUMNS = ("stage", "split", "scope", "metric", "value")
@@ -312,15 +313,6 @@ def _json_text(v: Any) -> str:
     return str(v)
 
 
-def _utf8(s: str) -> str:
-    """``s`` as valid UTF-8 text: lone surrogates become backslash escapes."""
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return s.encode("utf-8", "backslashreplace").decode("utf-8")
-    return s
-
-
 def _arrow_type(kinds: set[str]) -> tuple[str, Callable[[Any], Any]]:
     """The Parquet type of a column holding values of ``kinds``, and the conversion of one value."""
     k = kinds - {"none"}
@@ -334,7 +326,7 @@ def _arrow_type(kinds: set[str]) -> tuple[str, Callable[[Any], Any]]:
     def text(v: Any) -> Any:
         if v is None:
             return None
-        return _utf8(v) if isinstance(v, str) else json.dumps(v, default=_json_text)
+        return valid_utf8(v) if isinstance(v, str) else json.dumps(v, default=_json_text)
 
     return "string", text
 
@@ -349,7 +341,7 @@ def _write_parquet(
         msg = "writing .parquet needs pyarrow, which is not installed: pip install 'actcode[parquet]'."
         raise InvalidParameterError(msg) from None
     types = {c: _arrow_type(kinds.get(c, set())) for c in columns}
-    names = [_utf8(c) for c in columns]
+    names = [valid_utf8(c) for c in columns]
     if len(set(names)) != len(names):  # two names that differ only in their invalid bytes
         names = [f"{n}#{i}" if names.count(n) > 1 else n for i, n in enumerate(names)]
     schema = pa.schema([pa.field(n, getattr(pa, types[c][0])()) for n, c in zip(names, columns, strict=True)])

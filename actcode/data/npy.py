@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from actcode.errors import DataNotFoundError, DtypeError, FormatError, LabelRangeError
-from actcode.io.validate import check_label_range
 from actcode.sizes import check_allocation
 
 #: Label of a row without one.
@@ -118,11 +117,12 @@ def load_npy(x_path: str | Path, labels_path: str | Path | None = None) -> tuple
         msg = f"{lp} holds the class {int(y.max())}; classes must be integers from 0 to {MAX_CLASSES - 1}."
         raise LabelRangeError(msg)
     labels = y.astype(np.int64)
-    check_label_range(labels, str(lp))  # before the labels size the model (n_classes = max + 1)
-    if labels.size and int(labels.max()) >= MAX_CLASSES:
+    # the class range before the labels size the model (n_classes = max label + 1)
+    bad = labels[(labels < NO_LABEL) | (labels >= MAX_CLASSES)]
+    if bad.size:
         msg = (
-            f"{lp} holds the class {int(labels.max())}: the model would need {int(labels.max()) + 1} "
-            f"outputs, more than the limit of {MAX_CLASSES} classes. Renumber the classes from 0."
+            f"{lp} holds the class {int(bad[0])}; classes must be integers from 0 to {MAX_CLASSES - 1} "
+            f"(the model gets max label + 1 outputs), or {NO_LABEL} for no label. Renumber them from 0."
         )
         raise LabelRangeError(msg)
     return x, labels
