@@ -276,7 +276,9 @@ def _write(
         if fmt == "csv":
             cell = _csv_raw if raw_csv else _csv_safe
             with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
-                w = csv.writer(f, lineterminator="\n")
+                # CRLF, as RFC 4180: a cell holding a carriage return or a newline is then quoted
+                # (with "\n" alone, a CR in a file's text started a new row for every reader)
+                w = csv.writer(f, lineterminator="\r\n")
                 w.writerow([cell(c) for c in columns])
                 w.writerows([cell(r.get(c)) for c in columns] for r in rows())
         elif fmt == "jsonl":
