@@ -40,7 +40,7 @@ def _header(f: object, path: Path) -> tuple[tuple[int, ...], bool, np.dtype[np.g
     except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
         msg = f"{path} is not a readable .npy array ({' '.join(str(exc).split())[:160]})."
         raise FormatError(msg) from None
-    msg = f"{path} is a .npy file of version {version}, which this numpy cannot read."
+    msg = f"{path} is not a readable .npy array (format version {version}; 1.0 to 3.0 are known)."
     raise FormatError(msg)
 
 
