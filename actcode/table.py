@@ -346,7 +346,8 @@ def _write_parquet(
     names = [valid_utf8(c) for c in columns]
     if len(set(names)) != len(names):  # two names that differ only in their invalid bytes
         names = [f"{n}#{i}" if names.count(n) > 1 else n for i, n in enumerate(names)]
-    schema = pa.schema([pa.field(n, getattr(pa, types[c][0])()) for n, c in zip(names, columns, strict=True)])
+    arrow = {"bool": pa.bool_(), "int64": pa.int64(), "float64": pa.float64(), "string": pa.string()}
+    schema = pa.schema([pa.field(n, arrow[types[c][0]]) for n, c in zip(names, columns, strict=True)])
     with pq.ParquetWriter(path, schema) as w:
         batch: list[dict[str, Any]] = []
         for r in rows:

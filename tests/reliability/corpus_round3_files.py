@@ -51,6 +51,7 @@ def table_cases() -> dict[str, dict[str, Any]]:
     mixed: tuple[object, ...] = (3, 2.5, "three", True, None, 10**18, -0.0, -4)
     for k, value in enumerate(mixed):
         cases[f"mixed-type-{k}"] = {"factors": {"mixed": value}, "rows": []}
+    cases["bool-only-column"] = {"factors": {"flag": True}, "rows": []}
     return cases
 
 

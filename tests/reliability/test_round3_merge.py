@@ -22,7 +22,7 @@ from actcode.errors import ActcodeError
 from actcode.io import open_codes
 from actcode.io.merge import _interrupts, merge_shards
 from tests.reliability._run import ACTCODE, error_lines, run
-from tests.reliability.corpus_round3_files import shard_lies
+from tests.reliability.corpus_round3 import shard_lies
 
 LIES = shard_lies("test")
 

@@ -21,7 +21,7 @@ from actcode.sweep import load_saved_spec, load_spec
 from actcode.sweep.manifest import append_record, attempt_record, read_manifest
 from actcode.sweep.run import SAVED_SPEC, _prepare_out, eta_seconds, follow_epochs, spec_to_dict, sweep_lock
 from tests.reliability._run import error_lines, run
-from tests.reliability.corpus_round3_files import (
+from tests.reliability.corpus_round3 import (
     GOOD_RECORD,
     SPECIAL_KINDS,
     SWEEP_FILES,

@@ -119,6 +119,7 @@ def test_parquet_takes_surrogates_and_mixed_types(
     assert pd.api.types.is_string_dtype(df["mixed"])  # numbers in some files, text in others: text
     mixed = {str(v) for v in df["mixed"].dropna()}
     assert {"three", "3", "2.5"} <= mixed
+    assert df["flag"].dropna().tolist() == [True]  # a boolean column stays boolean
 
 
 def test_chart_reads_the_same_hostile_files(hostile: dict[str, Path], tmp_path: Path) -> None:
