@@ -64,9 +64,4 @@ def _deliver(handler: Any, signum: int, frame: FrameType | None, *, again: bool)
     raise KeyboardInterrupt
 
 
-def signal_arrived() -> bool:
-    """Whether SIGINT or SIGTERM has reached the command (through :mod:`actcode.io.atomic`'s handler)."""
-    return bool(atomic._INTERRUPTED["signal"])
-
-
-__all__ = ["interrupts_deferred", "signal_arrived"]
+__all__ = ["interrupts_deferred"]
