@@ -2,7 +2,9 @@
 
 The legacy pickle reader never runs (the file must be a zip archive first), and a file that
 needs any global other than tensors and plain values is refused before any of its code runs.
-Callers word the three refusals for their kind of file.
+The archive's members are sized before anything is decompressed: a zip bomb (a few MB that
+inflate to GBs) is refused by :func:`check_members`. Callers word the refusals for their kind
+of file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,16 @@ from typing import Any
 import torch
 
 from actcode.errors import CheckpointError
+from actcode.sizes import check_allocation, format_bytes
+
+#: The most a compressed member may inflate (uncompressed / compressed bytes). torch.save stores
+#: members uncompressed; a weights file recompressed by a zip tool inflates a few times at most,
+#: deflate itself cannot exceed about 1032.
+MAX_RATIO = 100
+#: Members this small are never refused for their ratio (a zeroed bias compresses very well).
+RATIO_FLOOR = 1 << 20
+#: The most members an archive may hold.
+MAX_MEMBERS = 100_000
 
 
 def refused_global(exc: pickle.UnpicklingError) -> str:
@@ -53,6 +65,7 @@ def torch_load_safe(
     """
     if not path.is_file() or not zipfile.is_zipfile(path):
         raise CheckpointError(not_zip)
+    check_members(path, damaged)
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
@@ -61,4 +74,29 @@ def torch_load_safe(
         raise CheckpointError(damaged(exc)) from exc
 
 
-__all__ = ["refused_global", "short_reason", "torch_load_safe"]
+def check_members(path: Path, damaged: Callable[[BaseException], str]) -> None:
+    """Refuse an archive whose members would inflate beyond the memory limit or :data:`MAX_RATIO`.
+
+    Only the central directory is read. A member whose real size differs from the one the
+    directory declares fails torch's own size check, so the declared sizes bound what loads.
+    """
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(damaged(exc)) from None
+    if len(infos) > MAX_MEMBERS:
+        msg = f"{path}: the archive holds {len(infos)} members, more than the limit of {MAX_MEMBERS}."
+        raise CheckpointError(msg)
+    for info in infos:
+        stored = max(1, info.compress_size)
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * stored:
+            msg = (
+                f"{path}: the member {info.filename[:80]!r} inflates from {format_bytes(stored)} to "
+                f"{format_bytes(info.file_size)}, more than {MAX_RATIO} times; refused as a zip bomb."
+            )
+            raise CheckpointError(msg)
+    check_allocation(sum(i.file_size for i in infos), "the archive's members", from_file=str(path))
+
+
+__all__ = ["MAX_RATIO", "check_members", "refused_global", "short_reason", "torch_load_safe"]

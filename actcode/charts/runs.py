@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from actcode.errors import InvalidParameterError
+from actcode.text import valid_utf8
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,10 @@ class Run:
 
 
 def _norm(v: Any) -> Any:
-    """Make 40 and 40.0 the same key, keep strings and None."""
-    if isinstance(v, bool) or v is None or isinstance(v, str):
+    """Make 40 and 40.0 the same key, keep strings (as valid Unicode, for fonts and writers) and None."""
+    if isinstance(v, str):
+        return valid_utf8(v)
+    if isinstance(v, bool) or v is None:
         return v
     if isinstance(v, int | float | np.integer | np.floating):
         f = float(v)
@@ -82,10 +85,11 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
         One per file, in the given order.
     """
     from actcode.io import open_codes
+    from actcode.io.interrupts import interrupts_deferred
 
     runs: list[Run] = []
-    for p in paths:
-        with open_codes(p) as cf:
+    for p in paths:  # one file open at a time; a Ctrl-C is taken between files, never inside h5py
+        with interrupts_deferred(), open_codes(p) as cf:
             metrics: dict[tuple[str, str, str], float] = {}
             kinds = []
             for kind in ("measure", "probe", "regions"):
@@ -104,7 +108,7 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
                         net = metrics.get(("network_accuracy", split, "all"))
                     if net is not None:
                         metrics[(short, split, "all")] = float(net)
-            factors = {k: _norm(v) for k, v in cf.factors.items()}
+            factors = {valid_utf8(k): _norm(v) for k, v in cf.factors.items()}
             train = cf.provenance.get("train") or {}
             planned, patience = train.get("epochs"), train.get("early_stop")
             runs.append(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape as markup_escape
@@ -98,17 +99,48 @@ def _one_line(path: str) -> None:
         raise InvalidParameterError(msg)
 
 
+#: The real stdout once :func:`protect_stdout` has sent file descriptor 1 to stderr.
+_paths_out: list[TextIO] = []
+
+
+def protect_stdout() -> None:
+    """From now on, only :func:`emit_path` and :func:`emit_json` reach stdout.
+
+    A command about to run a user's code calls this: file descriptor 1 is pointed at stderr for
+    the rest of the process, so whatever that code prints (from ``forward``, or from a thread it
+    started, even after the command's own work) lands on stderr, and stdout keeps only paths.
+    Without real descriptors (output captured in a test) it does nothing.
+    """
+    if _paths_out:
+        return
+    try:
+        sys.stdout.flush()
+        fd, err = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    saved = os.dup(fd)
+    os.dup2(err, fd)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    _paths_out.append(os.fdopen(saved, "w", encoding=encoding, errors="surrogateescape"))
+
+
+def _stdout() -> TextIO:
+    return _paths_out[0] if _paths_out else sys.stdout
+
+
 def emit_path(path: str | Path) -> None:
     """Write one output path to stdout for the next command, flushed at once."""
     _one_line(str(path))
-    sys.stdout.write(f"{path}\n")
-    sys.stdout.flush()
+    out = _stdout()
+    out.write(f"{path}\n")
+    out.flush()
 
 
 def emit_json(record: dict[str, Any]) -> None:
     """Write one JSON record (one line) to stdout."""
-    sys.stdout.write(json.dumps(record, default=_json_default, allow_nan=True) + "\n")
-    sys.stdout.flush()
+    out = _stdout()
+    out.write(json.dumps(record, default=_json_default, allow_nan=True) + "\n")
+    out.flush()
 
 
 def _json_default(obj: Any) -> Any:

@@ -12,6 +12,7 @@ import typer
 
 from actcode.cli._common import escape_control
 from actcode.errors import DISK_FULL_ERRNOS, ActcodeError, exit_code_for
+from actcode.io.atomic import interrupted_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,6 +97,14 @@ def handle_errors(command: str) -> Callable[[F], F]:
             except ActcodeError as exc:
                 print_error(command, exc)
                 raise typer.Exit(exit_code_for(exc)) from None
+            except Exception as exc:
+                # a Ctrl-C raised inside a C callback (h5py) comes out as another exception,
+                # SystemError for one: once a signal has arrived, whatever unwinds is the interrupt
+                if not interrupted_error(exc):
+                    raise
+                print_error(command, KeyboardInterrupt("interrupted; partial outputs were removed"))
+                _REPORTED["interrupt"] = True
+                raise typer.Exit(130) from None
 
         return wrapper  # type: ignore[return-value]
 

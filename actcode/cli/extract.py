@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from actcode.cli._common import emit_json, emit_path, log, progress, read_input_paths
+from actcode.cli._common import emit_json, emit_path, log, progress, protect_stdout, read_input_paths
 from actcode.cli._errors import handle_errors, run_batch
 from actcode.cli._options import DataRootOpt, DeviceOpt, TrustModelCodeOpt
 from actcode.config import check_seed
@@ -62,6 +62,7 @@ def _user_model(
     """``--model`` with ``--weights``/``--dataset``: one code file of a user's model on the data."""
     from actcode.extraction.user import extract_user_model
 
+    protect_stdout()  # the user's model may print, from forward or a thread: stdout keeps the paths
     target = output
     folder = _out_dir(out_dir)
     if target is None and folder is not None:

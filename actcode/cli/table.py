@@ -24,6 +24,15 @@ def command(
     wide: Annotated[
         bool, typer.Option("--wide", help="One row per file and split, one column per metric (and scope).")
     ] = False,
+    raw_csv: Annotated[
+        bool,
+        typer.Option(
+            "--raw-csv",
+            help="Write text cells of a CSV as the files hold them. By default a cell that begins with "
+            "=, +, -, @, a tab or a carriage return gets a leading ' (OWASP), so that a spreadsheet "
+            "does not run it as a formula. JSON lines and Parquet always hold the raw values.",
+        ),
+    ] = False,
 ) -> None:
     """Write every result stored in code files as one table, with each file's factors as columns.
 
@@ -33,12 +42,16 @@ def command(
     per (file, split), one column per metric (metric for the whole code, metric@scope for a
     layer or prefix). Reads with pandas.read_csv / read_json(lines=True) / read_parquet, or
     R's read.csv. The table's path goes to stdout.
+
+    The columns file, stage, split, scope, metric and value are written by table from what it
+    read: a factor of one of these names in a file becomes factor:NAME. In CSV, text that a
+    spreadsheet would run as a formula is neutralised with a leading ' (see --raw-csv). The
+    files are read one at a time and the rows stream through a temporary spool, so memory and
+    open files stay bounded whatever the number of files.
     """
-    from actcode.table import code_files, long_table, wide_table, write_table
+    from actcode.table import code_files, table_files
 
     files = code_files(read_input_paths(paths, what="code files or folders"))
-    rows = long_table(files)
-    table = wide_table(rows) if wide else rows
-    out = write_table(table, output, inputs=files)
-    log(f"{out}: {len(table)} rows from {len(files)} code files", level=0)
+    out, n = table_files(files, output, wide=wide, raw_csv=raw_csv)
+    log(f"{out}: {n} rows from {len(files)} code files", level=0)
     emit_path(out)

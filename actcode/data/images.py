@@ -13,16 +13,19 @@ Layout rules (``--dataset imagefolder:PATH``):
 Each image is decoded with PIL, converted to RGB, resized, centre-cropped, scaled to [0, 1]
 and normalised (:class:`~actcode.data.preprocess.Preprocess`), in DataLoader worker processes.
 A file that cannot be decoded stops the extraction with its name, or is skipped with
-``skip_bad`` (and listed in the provenance).
+``skip_bad`` (and listed in the provenance). An entry with an image's name that is not a
+regular file (a FIFO, a socket, a device) is such a file: it is refused from its ``stat``, and
+never opened, so it cannot hang the extraction.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -97,7 +100,7 @@ def _scan_split(name: str, folder: Path, classes: Sequence[str]) -> ImageSplit:
                         files.append(Path(dirpath) / n)
                         labels.append(classes.index(c))
     else:
-        for n in sorted(e.name for e in os.scandir(folder) if e.is_file()):
+        for n in sorted(e.name for e in os.scandir(folder) if not e.is_dir()):
             if _is_image(Path(n)):
                 files.append(folder / n)
                 labels.append(NO_LABEL)
@@ -141,7 +144,7 @@ def decode_image(path: Path, pre: Preprocess) -> torch.Tensor:
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF
 
-    with Image.open(path) as im:
+    with _open_regular(path) as f, Image.open(f) as im:
         img = im.convert("RGB")
     mode = InterpolationMode(pre.interpolation)
     img = TF.resize(img, [pre.resize], interpolation=mode, antialias=True)
@@ -149,6 +152,24 @@ def decode_image(path: Path, pre: Preprocess) -> torch.Tensor:
     t = TF.convert_image_dtype(TF.pil_to_tensor(img), torch.float)
     out: torch.Tensor = TF.normalize(t, list(pre.mean), list(pre.std))
     return out
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (a FIFO is refused, never opened)."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        msg = f"{path} is not a regular file (a FIFO, socket or device); it is never read as an image."
+        raise BadImageError(msg)
+    # O_NONBLOCK: if the name became a FIFO since the stat, opening it does not wait for a writer
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            msg = f"{path} is not a regular file (a FIFO, socket or device); it is never read as an image."
+            raise BadImageError(msg)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 class _Decoded:

@@ -35,6 +35,7 @@ from actcode.extraction.run import extract_model
 from actcode.io import file_sha256
 from actcode.io.atomic import check_output_dir
 from actcode.lists import comma_list
+from actcode.models.custom import user_code
 from actcode.models.named import DEFAULT_WEIGHTS, ModelRef, Preprocess
 
 #: ``--dataset`` prefixes of the data a researcher brings.
@@ -342,10 +343,11 @@ def extract_user_model(
         "inputs": inputs + data.sources,
         "extract": {"seed": seed, "random": random, "source": "user model"},
     }
-    path = extract_model(
-        net, data.splits, out, layers=layers, batch_size=batch_size, device=dev, provenance=sections,
-        progress=progress, compression=compression, sites=sites,
-    )  # fmt: skip
+    with user_code(f"the model {model!r}"):  # its forward may print, start threads, or exit
+        path = extract_model(
+            net, data.splits, out, layers=layers, batch_size=batch_size, device=dev, provenance=sections,
+            progress=progress, compression=compression, sites=sites,
+        )  # fmt: skip
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,14 @@ from actcode.io.atomic import (
     open_h5_output,
     resolve_output,
 )
-from actcode.io.codes import _STR, _stamp
+from actcode.io.codes import _STR, CodeFile, _stamp
 from actcode.io.provenance import dumps
 from actcode.io.validate import check_label_columns, open_h5, read_header
 from actcode.results import ResultTable
+
+#: What a merging writer computes from the file as it is under the lock: the table, arrays and
+#: parameters to store.
+Merge = Callable[[CodeFile], tuple[ResultTable, dict[str, np.ndarray] | None, dict[str, Any]]]
 
 
 def _write_table(g: h5py.Group, table: ResultTable) -> None:
@@ -55,6 +60,7 @@ def add_results(
     params: dict[str, Any],
     arrays: dict[str, np.ndarray] | None = None,
     output: str | Path | None = None,
+    merge: Merge | None = None,
 ) -> Path:
     """Store ``table`` as the ``kind`` results of a code file; return the path written.
 
@@ -74,6 +80,12 @@ def add_results(
         JSON-serialisable parameters of the computation (seeds, k, approximations...).
     arrays : dict of str to ndarray, optional
         Extra arrays stored under ``/results/<kind>/arrays/<key>`` (keys may contain ``/``).
+    merge : callable, optional
+        A writer that keeps part of the earlier ``kind`` results (``regions`` keeps the analyses
+        it did not rerun) passes ``merge(code_file) -> (table, arrays, params)`` instead of
+        reading them itself: it is called under the lock, on the file as it is then, so two
+        runs at once each keep the other's rows. ``table``, ``arrays`` and ``params`` are then
+        ignored.
     """
     if kind not in spec.RESULT_KIND_TYPES:
         msg = f"result kind must be one of {sorted(spec.RESULT_KIND_TYPES)}. Got {kind!r} instead."
@@ -88,6 +100,8 @@ def add_results(
             header = read_header(f, src)
             for split in header.splits:  # the copy must not carry classes out of range
                 check_label_columns(f, src, split)
+            if merge is not None:  # what an earlier writer stored, read under the lock
+                table, arrays, params = merge(CodeFile(f, header))
             need = src.stat().st_size + _arrays_bytes(table, arrays)
             check_free_space(target, need, what="the copy with results")
             with atomic_output(target, inputs=[src] if output is not None else []) as tmp:

@@ -25,6 +25,7 @@ __all__ = [
     "normalize_factory_spec",
     "split_factory_spec",
     "stdout_to_stderr",
+    "user_code",
 ]
 
 
@@ -53,6 +54,24 @@ def stdout_to_stderr() -> Iterator[None]:
             sys.stdout.flush()
         os.dup2(saved, fd)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def user_code(what: str) -> Iterator[None]:
+    """Run a user's code (a model module, its factory, its forward): stdout goes to stderr, and a
+    ``sys.exit`` in it fails the input with one line instead of ending actcode with its status.
+
+    Raises
+    ------
+    InvalidParameterError
+        The code called ``sys.exit`` (or raised SystemExit), whatever its status.
+    """
+    with stdout_to_stderr():
+        try:
+            yield
+        except SystemExit as exc:
+            msg = f"{what} called sys.exit({exc.code!r}); a model must return or raise, never exit."
+            raise InvalidParameterError(msg) from None
 
 
 def _same_factory(recorded: str, named: str) -> bool:
@@ -144,13 +163,13 @@ def load_factory(spec: str) -> Callable[..., Any]:
                 module = importlib.util.module_from_spec(mspec)
                 sys.modules[mod_name] = module
                 try:
-                    with stdout_to_stderr():
+                    with user_code(f"importing {path.name} (from --model {spec!r})"):
                         mspec.loader.exec_module(module)
                 except BaseException:
                     del sys.modules[mod_name]
                     raise
         else:
-            with stdout_to_stderr():
+            with user_code(f"importing {target} (from --model {spec!r})"):
                 module = importlib.import_module(target)
     except (ActcodeFileNotFoundError, InvalidParameterError):
         raise
@@ -174,8 +193,10 @@ def build_custom(spec: str, input_shape: Sequence[int], n_classes: int) -> nn.Mo
     """
     factory = load_factory(spec)
     try:
-        with stdout_to_stderr():
+        with user_code(f"the model factory {spec!r}"):
             model = factory(input_shape=tuple(int(s) for s in input_shape), n_classes=int(n_classes))
+    except InvalidParameterError:
+        raise
     except Exception as exc:
         msg = f"the model factory {spec!r} raised {type(exc).__name__}: {exc}"
         raise InvalidParameterError(msg) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,17 +200,34 @@ def regions_file(
     if skipped:
         params["skipped"] = skipped
     table = ResultTable.from_rows(new_rows)
-    out = add_results(
-        path, "regions", ResultTable.from_rows(rows + new_rows), params=params, arrays=arrays, output=output
-    )
+    # the analyses not rerun are read under the results lock, from the file as it is then, so
+    # that two runs at once on one file each keep the other's rows
+    keep = partial(_merged, analyses=tuple(per), rows=new_rows, arrays=arrays, params=params)
+    out = add_results(path, "regions", table, params=params, arrays=arrays, output=output, merge=keep)
     if batch_note is not None and note is not None:
         note(batch_note)
     return out, table
 
 
+def _merged(
+    cf: Any,
+    *,
+    analyses: Sequence[str],
+    rows: list[tuple[str, str, str, float]],
+    arrays: dict[str, np.ndarray],
+    params: dict[str, Any],
+) -> tuple[ResultTable, dict[str, np.ndarray], dict[str, Any]]:
+    """This run's results with the stored ones of the analyses it did not rerun (see _keep_old)."""
+    old_rows, old_arrays, old_per = _keep_old(cf, analyses)
+    merged = {**params, "analyses": {**old_per, **params["analyses"]}}
+    return ResultTable.from_rows(old_rows + rows), {**old_arrays, **arrays}, merged
+
+
 def _codes_only(cf: CodeFile, cfg: RegionsConfig, splits: list[str], selected: list[int]) -> _Stored:
     """The analyses of :data:`CODES_ONLY` on every split: the stored codes are enough (no network, data)."""
-    rows, arrays, per = _keep_old(cf, cfg.analyses or ())
+    rows: list[Row] = []  # the stored rows of other analyses are merged under the results lock
+    arrays: dict[str, np.ndarray] = {}
+    per: dict[str, Any] = {}
     new_rows: list[Row] = []
     for split in splits:
         rng = np.random.default_rng(cfg.seed)
@@ -243,7 +261,9 @@ def _run_network(
         got = cfg.directions
         msg = f"--directions must be at most the input dimension {dim} of {cf.path}. Got {got} instead."
         raise InvalidParameterError(msg)
-    rows, arrays, per = _keep_old(cf, analyses)
+    rows: list[Row] = []  # the stored rows of other analyses are merged under the results lock
+    arrays: dict[str, np.ndarray] = {}
+    per: dict[str, Any] = {}
     base = split_inputs(cf, "train" if "train" in cf.splits else cf.splits[0], fm.dataset)
     scale = data_scale(base)
     radius = cfg.radius if cfg.radius is not None else 0.01 * scale

@@ -22,6 +22,7 @@ PACKAGE = ROOT / "actcode"
 LAYERS: dict[str, int] = {
     "actcode": 0,
     "actcode.errors": 0,
+    "actcode.text": 0,
     "actcode.kernels": 1,
     "actcode._reference": 1,
     "actcode.codes": 1,

@@ -116,7 +116,7 @@ def test_npy_arrays_and_their_errors(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="is not a readable .npy array"):
         load_npy(tmp_path / "junk.npy")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(FormatError, match="is not a readable .npy array"):
+    with pytest.raises(FormatError, match="must be booleans, integers or floats. Got the dtype object"):
         load_npy(tmp_path / "obj.npy")
     with pytest.raises(DataNotFoundError, match="missing.npy is not in"):
         load_npy(tmp_path / "missing.npy")
