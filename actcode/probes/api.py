@@ -31,6 +31,13 @@ from actcode.scopes import (
 
 #: Probe names, in the order they run.
 PROBES = ("knn", "kmeans", "logreg")
+
+
+def probe_names() -> tuple[str, ...]:
+    """The probes' names, in the order they run: the one place the CLI and the sweep spec ask."""
+    return PROBES
+
+
 _NAMES = {"knn": "K-NN", "kmeans": "K-Means", "logreg": "logistic regression"}
 
 Row = tuple[str, str, str, float]

@@ -25,10 +25,16 @@ from actcode.regions.sources import FileModel, load_file_model, split_inputs
 from actcode.regions.walk import DEFAULT_TAU
 from actcode.results import SCOPE_ALL, ResultTable
 
-__all__ = ["ANALYSES", "RegionsConfig", "parse_analyses", "plane_arrays", "regions_file"]
+__all__ = ["ANALYSES", "RegionsConfig", "analysis_names", "parse_analyses", "plane_arrays", "regions_file"]
 
 #: The analyses, in the order they run.
 ANALYSES = ("lines", "local", "kernel", "plane")
+
+
+def analysis_names() -> tuple[str, ...]:
+    """The analyses' names, in the order they run: the one place the CLI and the sweep spec ask."""
+    return ANALYSES
+
 #: Max-pool modules: the plane analysis cuts the plane at unit zeros only, so it refuses them.
 MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
              nn.AdaptiveMaxPool3d)  # fmt: skip
