@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -83,6 +84,20 @@ def stage_option(cls: type[Options], name: str, *flags: str, panel: str | None =
         on = opt.kind == "bool" and cls.default(name) is True
         flags = (f"--{dashed}/--no-{dashed}",) if on else (f"--{dashed}",)
     return typer.Option(*flags, help=opt.help, rich_help_panel=panel)
+
+
+_Opts = TypeVar("_Opts", bound=Options)
+
+
+def options_from_params(cls: type[_Opts], params: Mapping[str, Any]) -> _Opts:
+    """The checked options object of a command's parsed parameters (named as the option or its field,
+    such as ``knn_map`` for ``--map``); the others are not options (inputs, outputs)."""
+    values: dict[str, Any] = {}
+    for name, (field_name, _) in cls.options().items():
+        key = name if name in params else field_name
+        if key in params:
+            values[name] = params[key]
+    return cls.from_mapping(values)
 
 
 def stage_default(cls: type[Options], name: str) -> Any:

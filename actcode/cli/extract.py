@@ -10,11 +10,14 @@ import typer
 
 from actcode.cli._common import emit_json, emit_path, log, progress, read_input_paths
 from actcode.cli._errors import handle_errors, run_batch
-from actcode.cli._options import DataRootOpt, TrustModelCodeOpt, stage_default, stage_option
+from actcode.cli._options import (
+    DataRootOpt,
+    TrustModelCodeOpt,
+    options_from_params,
+    stage_default,
+    stage_option,
+)
 from actcode.errors import InvalidParameterError
-from actcode.extraction import extract, extract_user_model
-from actcode.extraction.plan import plan_outputs, user_model_output
-from actcode.extraction.shards import parse_shard
 from actcode.io import open_codes
 from actcode.options import ExtractOptions
 
@@ -38,6 +41,8 @@ def _user_model(
     output: Path | None, out_dir: Path | None, data_root: str | None,
 ) -> Path:  # fmt: skip
     """``--model`` with ``--weights``/``--dataset``: one code file of a user's model on the data."""
+    from actcode.extraction import extract_user_model, user_model_output  # deferred: torch
+
     target = user_model_output(weights, output, out_dir)
     with progress() as bar:
         task = bar.add_task(Path(model.rpartition(":")[0]).name or model, total=None)
@@ -72,6 +77,8 @@ def _extract_checkpoints(
     report: Callable[[Path], None],
 ) -> None:
     """One code file per checkpoint (paths from the arguments or stdin)."""
+    from actcode.extraction import extract, parse_shard, plan_outputs  # deferred: torch
+
     output, out_dir, shard = targets
     inputs = read_input_paths(paths, what="checkpoints")
     part = parse_shard(shard)  # a bad --shard fails before any checkpoint is read
@@ -193,11 +200,7 @@ def command(
     code not allowed to run, or a dataset that does not fit the model, 7 output cannot be
     written.
     """
-    opts = ExtractOptions.from_mapping(
-        {"splits": splits, "random": random, "seed": seed, "layers": layers, "batch_size": batch_size,
-         "device": device, "compression": compression, "sites": sites, "input_size": input_size, "mean": mean,
-         "std": std, "workers": workers, "skip_bad": skip_bad, "download": download}
-    )  # fmt: skip
+    opts = options_from_params(ExtractOptions, locals())
     user_mode = _user_mode(model, weights, dataset, labels, opts)
 
     def report(path: Path) -> None:

@@ -12,6 +12,7 @@ from actcode.cli._options import (
     ResultsOutputOpt,
     check_output,
     emit_results,
+    options_from_params,
     print_table,
     stage_default,
     stage_option,
@@ -49,10 +50,7 @@ def command(
     /results/measure. A table goes to stderr; stdout carries the file path for the next
     command (or JSON records with --json).
     """
-    opts = MeasureOptions.from_mapping(
-        {"splits": splits, "layers": layers, "per_layer": per_layer, "prefixes": prefixes, "nn": nn,
-         "nn_sample": nn_sample, "seed": seed, "max_memory": max_memory, "device": device}
-    )  # fmt: skip
+    opts = options_from_params(MeasureOptions, locals())
     files = read_input_paths(paths, what="code files")
     check_output(output, files)
 

@@ -12,6 +12,7 @@ from actcode.cli._options import (
     ResultsOutputOpt,
     check_output,
     emit_results,
+    options_from_params,
     print_table,
     stage_default,
     stage_option,
@@ -47,10 +48,7 @@ def command(
     network's own accuracy is reported beside them. Results are stored in the file
     (copy-on-write) under /results/probe; a table goes to stderr and the path to stdout.
     """
-    opts = ProbeOptions.from_mapping(
-        {"probes": probes, "k": k, "ovo": ovo, "layers": layers, "splits": splits, "seed": seed,
-         "n_init": n_init, "map": knn_map, "max_memory": max_memory, "device": device}
-    )  # fmt: skip
+    opts = options_from_params(ProbeOptions, locals())
     files = read_input_paths(paths, what="code files")
     check_output(output, files)
     from actcode.probes import run_probes  # deferred: scikit-learn

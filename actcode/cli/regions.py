@@ -12,6 +12,7 @@ from actcode.cli._options import (
     ResultsOutputOpt,
     check_output,
     emit_results,
+    options_from_params,
     stage_default,
     stage_option,
 )
@@ -75,12 +76,7 @@ def command(
     pass --trust-model-code, as in extract.
     Results go to /results/regions (copy-on-write, like measure); stdout carries the path.
     """
-    opts = RegionsOptions.from_mapping(
-        {"analyses": analyses, "splits": splits, "layers": layers, "segments": segments, "radius": radius,
-         "directions": directions, "max_rows": max_rows, "batch": batch, "plane": plane, "window": window,
-         "seed": seed, "device": device, "model": model, "weights": weights,
-         "trust_model_code": trust_model_code, "data_root": data_root}
-    )  # fmt: skip
+    opts = options_from_params(RegionsOptions, locals())
     files = read_input_paths(paths, what="code files")
     check_output(output, files)
     from actcode.regions.api import RegionsConfig, regions_file  # deferred: torch
