@@ -172,8 +172,11 @@ def coerce(name: str, table: str | None, opt: Opt, value: Any) -> Any:
         return None
     kind = opt.kind
     if kind == "strs":
-        items = comma_list(value) if isinstance(value, str | list | tuple) else None
-        if not items or not all(isinstance(x, str) for x in (value if not isinstance(value, str) else items)):
+        texts = isinstance(value, str) or (
+            isinstance(value, list | tuple) and all(isinstance(x, str) for x in value)
+        )
+        items = comma_list(value) if texts else []
+        if not items:
             _bad(name, table, value, _WHAT[kind])
         return tuple(dict.fromkeys(items))
     if kind == "size":
@@ -191,7 +194,7 @@ def coerce(name: str, table: str | None, opt: Opt, value: Any) -> Any:
 
 
 def _numbers(name: str, table: str | None, opt: Opt, value: Any) -> tuple[Any, ...]:
-    items = value.split(",") if isinstance(value, str) else value
+    items = value.split(",") if isinstance(value, str) else [value] if _is_number(value) else value
     if not isinstance(items, list | tuple) or not items:
         _bad(name, table, value, _WHAT[opt.kind])
     try:
