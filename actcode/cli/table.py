@@ -9,6 +9,7 @@ import typer
 
 from actcode.cli._common import emit_path, log, read_input_paths
 from actcode.cli._errors import handle_errors
+from actcode.table import code_files, long_table, wide_table, write_table
 
 
 @handle_errors("table")
@@ -34,8 +35,6 @@ def command(
     layer or prefix). Reads with pandas.read_csv / read_json(lines=True) / read_parquet, or
     R's read.csv. The table's path goes to stdout.
     """
-    from actcode.table import code_files, long_table, wide_table, write_table
-
     files = code_files(read_input_paths(paths, what="code files or folders"))
     rows = long_table(files)
     table = wide_table(rows) if wide else rows

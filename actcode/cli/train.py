@@ -10,11 +10,12 @@ import typer
 from actcode.cli._common import emit_path, err_console, log, progress, verbosity
 from actcode.cli._errors import handle_errors
 from actcode.cli._options import data_root_option, device_option
+from actcode.config import TrainConfig
+from actcode.data import load_dataset
 from actcode.train_options import train_config
 
 if TYPE_CHECKING:
-    from actcode.config import TrainConfig
-    from actcode.training import EpochReport
+    from actcode.training import EpochReport  # torch
 
 _M = "Model"
 _D = "Data"
@@ -213,10 +214,8 @@ def command(
         }
     )
 
-    from actcode.data import load_dataset
-
     data = load_dataset(config.data)  # missing or bad files fail here, before torch is imported
-    from actcode.training import train
+    from actcode.training import train  # deferred: torch
 
     reports: list[EpochReport] = []
     # rich draws nothing on a stderr that is not a terminal, but its stop() still writes a
