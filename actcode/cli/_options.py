@@ -39,6 +39,7 @@ ResultsJsonOpt = Annotated[
     bool, typer.Option("--json", help="One JSON record per result row on stdout instead of paths.")
 ]
 
+
 def device_option(panel: str | None = None) -> Any:
     """``--device`` of the commands that run a network (train, extract, regions)."""
     return typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=panel)

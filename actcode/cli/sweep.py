@@ -344,9 +344,7 @@ def _bar(spec: SweepSpec, eta: _Eta) -> Iterator[Any]:
 
         def update(p: Progress) -> None:
             eta.update(p)
-            bar.update(
-                task, total=p.total, completed=p.done, state=f"{p.failed} failed, {p.running} running"
-            )
+            bar.update(task, total=p.total, completed=p.done, state=f"{p.failed} failed, {p.running} running")
 
         yield update
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from actcode.checkpoints import Checkpoint
     from actcode.data import Dataset, DataSpec
 
+
 def default_output(source: str | Path, shard: Shard | None = None) -> Path:
     """``runs/x.pt`` -> ``runs/x.h5`` (``runs/x.shard-1-of-4.h5`` for a shard); any other
     suffix gets ``.h5`` appended."""

@@ -35,6 +35,7 @@ def analysis_names() -> tuple[str, ...]:
     """The analyses' names, in the order they run: the one place the CLI and the sweep spec ask."""
     return ANALYSES
 
+
 #: Max-pool modules: the plane analysis cuts the plane at unit zeros only, so it refuses them.
 MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
              nn.AdaptiveMaxPool3d)  # fmt: skip
