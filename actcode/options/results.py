@@ -19,7 +19,7 @@ WINDOWS = ("triangle", "box")
 
 
 def _probe_names() -> tuple[str, ...]:
-    from actcode.probes import probe_names  # deferred: the probes import scikit-learn
+    from actcode.probes.api import probe_names  # deferred: the probes import scikit-learn
 
     return probe_names()
 
