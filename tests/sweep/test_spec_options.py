@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actcode.cli._parse import command_options
+from actcode.cli._parse import command_options, train_command_config
 from actcode.config import DEVICES, SEED_MAX, ModelSpec, TrainConfig
 from actcode.options import Opt, Options
 from actcode.options.core import cli_text
-from actcode.sweep import load_spec
+from actcode.sweep import load_spec, make_cells
 from actcode.sweep.spec import STAGE_OPTIONS
 from actcode.train_options import train_config
 from tests.sweep.conftest import actcode
@@ -206,3 +207,67 @@ def test_an_unknown_key_is_refused_naming_it() -> None:
 )
 def test_run_hashes_of_existing_configurations_are_unchanged(config: TrainConfig, expected: str) -> None:
     assert config.run_hash() == expected
+
+
+# -- train: the command's TrainConfig is the sweep cell's ------------------------------------------
+
+
+@st.composite
+def train_values(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid MLP training options, as a spec's [train] table holds them."""
+    epochs = draw(st.integers(0, 50))
+    pool: dict[str, st.SearchStrategy[Any]] = {
+        "width": st.integers(1, 512),
+        "depth": st.integers(1, 4),
+        "lr": st.floats(1e-5, 1.0),
+        "weight_decay": st.floats(0.0, 0.1),
+        "batch_size": st.integers(1, 512),
+        "seed": st.integers(0, SEED_MAX),
+        "optimizer": st.sampled_from(["adam", "sgd"]),
+        "momentum": st.floats(0.0, 0.99),
+        "lr_schedule": st.sampled_from(["step", "cosine", "none"]),
+        "sample_size": st.integers(1, 1000),
+        "sample_order": st.sampled_from(["first", "stratified", "random"]),
+        "label_noise": st.floats(0.0, 1.0),
+        "noise_mode": st.sampled_from(["permute", "uniform"]),
+        "early_stop": st.integers(0, 10),
+        "activation": st.sampled_from(["relu", "leaky_relu", "prelu"]),
+        "bn": st.booleans(),
+        "tile": st.booleans(),
+        "dropout": st.floats(0.0, 0.9),
+        "save_at": st.lists(st.integers(0, epochs), min_size=1, max_size=3, unique=True),
+    }
+    names = draw(st.lists(st.sampled_from(sorted(pool)), unique=True))
+    values = {n: draw(pool[n]) for n in names}
+    if values.get("width", 4) < values.get("depth", 1):
+        values["width"] = values.get("depth", 1)
+    return {"epochs": epochs, **values}
+
+
+def train_args(values: dict[str, Any]) -> list[str]:
+    args: list[str] = []
+    for name, value in values.items():
+        flag = "--" + name.replace("_", "-")
+        if name == "bn":
+            args.append("--bn" if value else "--no-bn")
+        elif isinstance(value, bool):
+            args += [flag] if value else []
+        else:
+            args += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return args
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(train_values())
+def test_the_train_command_and_a_sweep_cell_build_the_same_config(values: dict[str, Any]) -> None:
+    from_cli = train_command_config(train_args(values))
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "s.toml"
+        text = "stages = ['train']\n[train]\n" + "".join(
+            f"{k} = {json.dumps(v)}\n" for k, v in values.items()
+        )
+        spec.write_text(text, encoding="utf-8")
+        sweep = load_spec(spec)
+        from_spec = train_config(sweep.cell_options({}))
+    assert replace(from_cli, out="x") == replace(from_spec, out="x")
+    assert from_cli.run_hash() == from_spec.run_hash() == make_cells(sweep)[0].key
