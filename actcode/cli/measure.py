@@ -17,7 +17,6 @@ from actcode.cli._options import (
     stage_default,
     stage_option,
 )
-from actcode.measures import measure_file
 from actcode.metrics import table_columns
 from actcode.options import MeasureOptions
 
@@ -53,6 +52,8 @@ def command(
     opts = options_from_params(MeasureOptions, locals())
     files = read_input_paths(paths, what="code files")
     check_output(output, files)
+
+    from actcode.measures import measure_file  # deferred: Numba compiles on import, not needed for --help
 
     def one(path: str) -> None:
         log(f"measuring {path}", level=1)

@@ -23,7 +23,6 @@ from typing import IO, Any
 from actcode.errors import ActcodeError, FormatError, exit_code_for
 from actcode.io import file_sha256, open_codes
 from actcode.io.atomic import open_regular
-from actcode.measures import measure_file
 from actcode.options import ExtractOptions, MeasureOptions, ProbeOptions, RegionsOptions
 from actcode.sweep.manifest import MANIFEST, append_record, attempt_record
 from actcode.sweep.spec import STAGE_OPTIONS, SweepSpec
@@ -340,6 +339,8 @@ def _code_stages(task: CellTask, ckpt: Path, log: IO[str], ran: list[str]) -> Pa
         _say(log, f"extracted {code}")
     if "measure" in stages.stages and not code_file_ok(code, splits, ["measure"]):
         _stage(ran, "measure")
+        from actcode.measures import measure_file  # deferred: Numba
+
         measure_file(code, **stages.measure.kwargs())
         _say(log, f"measured {code}")
     if "probe" in stages.stages and not code_file_ok(code, splits, ["probe"]):
