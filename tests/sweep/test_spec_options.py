@@ -196,17 +196,21 @@ def test_an_unknown_key_is_refused_naming_it() -> None:
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        (TrainConfig(), "2753d9ae"),
-        (TrainConfig(model=ModelSpec(width=8), epochs=2, lr=1.0, seed=3), "2f14295f"),
-        (train_config({"model": "vgg11", "dataset": "cifar10", "width_mult": 0.25, "epochs": 3}), "47c3e07d"),
+        (TrainConfig(), "2753d9aebc882453"),
+        (TrainConfig(model=ModelSpec(width=8), epochs=2, lr=1.0, seed=3), "2f14295f11f44fb1"),
+        (
+            train_config({"model": "vgg11", "dataset": "cifar10", "width_mult": 0.25, "epochs": 3}),
+            "47c3e07d6b7a5605",
+        ),
         (
             train_config({"width": 40, "sample_size": 100, "sample_order": "stratified", "early_stop": 5}),
-            "eceb3909",
+            "eceb39094ec0c742",
         ),
     ],
 )
 def test_run_hashes_of_existing_configurations_are_unchanged(config: TrainConfig, expected: str) -> None:
     assert config.run_hash() == expected
+    assert config.run_hash(8) == expected[:8]  # the names of runs before the 16-digit hashes
 
 
 # -- train: the command's TrainConfig is the sweep cell's ------------------------------------------
