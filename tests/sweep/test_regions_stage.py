@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from actcode.io import open_codes
+from actcode.sweep import load_saved_spec
 from actcode.sweep.manifest import read_manifest
 from tests.sweep.conftest import actcode
 
@@ -46,3 +47,14 @@ def test_a_sweep_runs_regions_on_each_code_file_and_a_rerun_does_nothing(tmp_pat
     assert again.returncode == 0, again.stderr
     assert again.stdout == r.stdout
     assert len([rec for rec in read_manifest(out / "sweep.jsonl") if rec["state"] == "done"]) == 2
+    status = actcode("sweep", "status", out)  # from the folder's spec snapshot, [regions] included
+    assert status.returncode == 0, status.stderr
+    assert sum("│ done" in line for line in status.stderr.splitlines()) == 2
+    snapshot = load_saved_spec(out)
+    assert snapshot.regions == {
+        "analyses": ["lines", "kernel"],
+        "segments": 2,
+        "batch": 8,
+        "splits": ["test"],
+    }
+    assert snapshot.stages == ("train", "extract", "regions")
