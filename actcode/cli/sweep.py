@@ -183,7 +183,7 @@ def _emit_done(spec: SweepSpec) -> None:
 
 
 @app.command("status", epilog=EPILOG)
-@handle_errors("sweep status")
+@handle_errors("sweep")
 def status(
     target: Annotated[str, typer.Argument(help="The sweep folder (OUT) or its spec.", show_default=False)],
     out: _OutOpt = None,
