@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from actcode.data.sources import dataset_name
 from actcode.data.spec import DataSpec
 from actcode.errors import InvalidParameterError
 
@@ -329,7 +330,7 @@ class TrainConfig:
         self.model.validate()
         if not isinstance(self.data.name, str) or not self.data.name.strip():
             _bad("dataset", self.data.name, "a dataset name or a .npz path")
-        self.data.canonical_name()
+        dataset_name(self.data)
         if self.epochs < 0:
             _bad("epochs", self.epochs, "an integer >= 0")
         if self.save_at is not None:

@@ -119,6 +119,10 @@ class ProbeError(ActcodeError):
     exit_code = 6
 
 
+class PluginError(ActcodeError):
+    """An installed plugin (an entry point of an ``actcode.*`` group) failed to load (exit code 1)."""
+
+
 class OutputError(ActcodeError, OSError):
     """An output cannot be written where it was asked for (exit code 7)."""
 
@@ -168,6 +172,10 @@ class ActcodeWarning(UserWarning):
 
 class OldFormatWarning(ActcodeWarning):
     """A file of an older minor format version was read."""
+
+
+class ClassCountWarning(ActcodeWarning):
+    """A model predicts another number of classes than its data has: its accuracy means nothing."""
 
 
 class NewerMinorVersionWarning(ActcodeWarning):

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actcode.data.sources import dataset_name
+
 if TYPE_CHECKING:
     from actcode.config import TrainConfig
 
@@ -117,7 +119,7 @@ def dataset_tag(config: TrainConfig) -> str:
     """The dataset's canonical name, or the ``.npz`` file's stem."""
     if config.data.is_npz():
         return Path(config.data.name).stem
-    return config.data.canonical_name()
+    return dataset_name(config.data)
 
 
 def factors_of(config: TrainConfig, *, epoch: int, sample_size: int) -> dict[str, Any]:
@@ -125,7 +127,9 @@ def factors_of(config: TrainConfig, *, epoch: int, sample_size: int) -> dict[str
 
     ``width`` is from :func:`model_width`, ``depth`` from :func:`model_depth`;
     ``sample_size`` is the number of distinct training examples. Besides :data:`FACTOR_KEYS`
-    it holds ``bn``, ``optimizer``, ``lr`` and ``batch_size``.
+    it holds ``bn``, ``optimizer``, ``lr``, ``batch_size`` and ``tile`` (a subset repeated to
+    the full epoch length; False without a sample size, where it changes nothing), so that
+    tiled and untiled runs are told apart by ``chart --where`` and ``table``.
     """
     spec = config.model
     custom = spec.family == "custom"
@@ -144,6 +148,7 @@ def factors_of(config: TrainConfig, *, epoch: int, sample_size: int) -> dict[str
         "optimizer": config.optimizer,
         "lr": config.lr,
         "batch_size": config.batch_size,
+        "tile": bool(config.tile) and config.sample_size is not None,
     }
 
 

@@ -24,15 +24,7 @@ BOUNDARY_STYLES: dict[str, Any] = {"under": "solid", "sufficient": (0, (4, 2))}
 
 def _ticks(ax: Axes, axis: str, values: np.ndarray, positions: np.ndarray, log: bool) -> None:
     """Put ticks on the grid values (at most 12), so every row and column is labelled."""
-    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
-
-    if values.size > 12:
-        return
-    a = ax.xaxis if axis == "x" else ax.yaxis
-    a.set_major_locator(FixedLocator(positions.tolist()))
-    a.set_major_formatter(FixedFormatter([style.format_value(v) for v in values]))
-    if log:
-        a.set_minor_locator(NullLocator())
+    style.grid_ticks(ax, axis, values, positions, log)
 
 
 def draw_phase(d: PhaseGrid, ax: Axes, *, colorbar: bool, legend: bool) -> dict[str, Any]:

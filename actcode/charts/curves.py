@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from actcode.charts.data import (
     numeric_values,
     parse_y,
 )
+from actcode.charts.runs import select_epoch
 from actcode.errors import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -60,6 +62,13 @@ class CurvesDisplay:
         Dataset name for the panel titles.
     xlabel : str or None
         The x axis label (default: :func:`~actcode.charts.style.factor_label` of ``x``).
+    at : str or None
+        The epoch taken from each run (:func:`~actcode.charts.runs.select_epoch`): ``"final"``
+        (with why, when it was the default), an epoch, or None when every file counts.
+
+    The encoding means one thing in every panel: the line style is the split (test solid,
+    train dashed, random dotted), the colour the hue value (or, without a hue, the metric), and
+    the marker the metric. Legends sit outside the axes, so they never cover data.
 
     Attributes
     ----------
@@ -108,8 +117,10 @@ class CurvesDisplay:
         dataset: str | None = None,
         title: str | None = None,
         xlabel: str | None = None,
+        at: str | None = None,
     ) -> None:
         self.panels = panels
+        self.at = at
         self.x = x
         self.hue = hue
         self.band = band
@@ -140,6 +151,7 @@ class CurvesDisplay:
         logx: bool | None = None,
         logy: bool = False,
         title: str | None = None,
+        at: str | int | None = None,
     ) -> CurvesDisplay:
         """Group runs and average over seeds.
 
@@ -160,7 +172,13 @@ class CurvesDisplay:
             Keep only runs with these factor values.
         band : {"std", "minmax", "none"}
         logx : bool, optional
-            Force the x scale; default: log when the positive x values span two decades.
+            Force the x scale; default: log when the positive x values span two decades or
+            form a geometric grid (:func:`~actcode.charts.style.log_by_default`), with ticks at
+            the grid values.
+        at : "final" or int, optional
+            Take one file per training run: its final checkpoint, or the one at this epoch
+            (:func:`~actcode.charts.runs.select_epoch`). Default: ``"final"`` when the epochs
+            differ only by early stopping, else every file.
         """
         if band not in BANDS:
             msg = f"--band must be one of {', '.join(BANDS)}. Got {band!r} instead."
@@ -168,7 +186,8 @@ class CurvesDisplay:
         if not runs:
             msg = "no code files to chart."
             raise InvalidParameterError(msg)
-        runs = distinct_runs(filter_runs(runs, where))
+        runs, at_note = select_epoch(filter_runs(runs, where), at, [x, hue])
+        runs = distinct_runs(runs)
         specs = parse_y(y, runs, scope)
         check_factor(runs, x, role="--x")
         xs = numeric_values(runs, x)
@@ -176,7 +195,7 @@ class CurvesDisplay:
         check_constant(runs, [x, hue_f])
         check_metrics(runs, [s for panel in specs for s in panel])
         panels = [[ser for spec in panel for ser in aggregate(runs, spec, x, hue_f)] for panel in specs]
-        use_log = style.spans_decades(xs) if logx is None else bool(logx)
+        use_log = style.log_by_default(xs) if logx is None else bool(logx)
         if use_log and not any(v > 0 for v in xs):
             msg = f"--logx needs positive values of {x!r}; all are {xs}."
             raise InvalidParameterError(msg)
@@ -196,6 +215,7 @@ class CurvesDisplay:
             dataset=next(iter(datasets)) if len(datasets) == 1 else None,
             title=title,
             xlabel=style.factor_label(x, [r.factors.get("model") for r in runs]),
+            at=at_note,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,6 +225,7 @@ class CurvesDisplay:
             "x": self.x,
             "hue": self.hue,
             "logx": self.logx,
+            "at": self.at,
             "series": [
                 {
                     "panel": i,
@@ -244,11 +265,7 @@ class CurvesDisplay:
                 ncols = min(n, cols)
                 nrows = math.ceil(n / ncols)
                 fig, axs = plt.subplots(
-                    nrows,
-                    ncols,
-                    figsize=(style.PANEL_SIZE[0] * ncols, style.PANEL_SIZE[1] * nrows),
-                    squeeze=False,
-                    layout="constrained",
+                    nrows, ncols, figsize=self.figure_size(ncols, nrows), squeeze=False, layout="constrained"
                 )
                 axes = list(axs.ravel())
                 for extra in axes[n:]:
@@ -263,8 +280,9 @@ class CurvesDisplay:
             self.lines_ = []
             self.bands_ = []
             self.markers_ = []
+            enc = self._encoding()
             for a, panel in zip(axes, self.panels, strict=True):
-                self._plot_panel(a, panel)
+                self._plot_panel(a, panel, enc)
             if self.title:
                 fig.suptitle(self.title)
         self.axes_ = axes
@@ -279,76 +297,114 @@ class CurvesDisplay:
                 vals[ser.hue] = None
         return list(vals)
 
-    def _plot_panel(self, ax: Axes, panel: list[Series]) -> None:
-        from matplotlib.lines import Line2D
-
-        specs: list[YSpec] = list(dict.fromkeys(s.spec for s in panel))
+    def _encoding(self) -> _Encoding:
+        """Colours, line styles and markers, assigned once over every panel so that each means
+        the same thing everywhere: style = split, colour = hue value (else metric), marker = metric."""
+        specs = [s.spec for panel in self.panels for s in panel]
+        kinds = list(dict.fromkeys((s.metric, s.scope) for s in specs))
+        extra = [sp for sp in dict.fromkeys(s.split for s in specs) if sp not in style.SPLIT_LINESTYLES]
+        split_style = {**style.SPLIT_LINESTYLES}
+        split_style.update({sp: style.EXTRA_LINESTYLES[2 + i % 4] for i, sp in enumerate(extra)})
         hues = self._hue_values()
-        by_hue = self.hue is not None and len(hues) > 1
-        hue_colour = dict(zip(hues, style.colours(len(hues), ordered=True), strict=True))
-        spec_colour = dict(zip(specs, style.colours(len(specs)), strict=True))
-        splits = [s.split for s in specs]
-        split_styles = len(set(splits)) == len(splits) and all(s in style.SPLIT_LINESTYLES for s in splits)
-        spec_style = {
-            s: (
-                style.SPLIT_LINESTYLES[s.split]
-                if (split_styles or not by_hue) and s.split in style.SPLIT_LINESTYLES
-                else style.EXTRA_LINESTYLES[i % len(style.EXTRA_LINESTYLES)]
-            )
-            for i, s in enumerate(specs)
-        }
+        return _Encoding(
+            by_hue=self.hue is not None and len(hues) > 1,
+            hue_colour=dict(zip(hues, style.colours(len(hues), ordered=True), strict=True)),
+            kind_colour=dict(zip(kinds, style.colours(len(kinds)), strict=True)),
+            split_style=split_style,
+            kind_marker={k: style.MARKERS[i % len(style.MARKERS)] for i, k in enumerate(kinds)},
+        )
+
+    def _plot_panel(self, ax: Axes, panel: list[Series], enc: _Encoding) -> None:
+        specs: list[YSpec] = list(dict.fromkeys(s.spec for s in panel))
         names = _spec_names(specs)
         for ser in panel:
-            colour = hue_colour[ser.hue] if by_hue else spec_colour[ser.spec]
+            spec = ser.spec
+            colour = enc.hue_colour[ser.hue] if enc.by_hue else enc.kind_colour[(spec.metric, spec.scope)]
             if len(specs) == 1:
-                label: str | None = style.hue_label(str(self.hue), ser.hue) if by_hue else names[ser.spec]
+                label: str | None = style.hue_label(str(self.hue), ser.hue) if enc.by_hue else names[spec]
             else:
-                label = None if by_hue else names[ser.spec]
+                label = None if enc.by_hue else names[spec]
             pos = style.axis_positions(ser.x, self.logx, self.zero_at)
             (line,) = ax.plot(
                 pos,
                 ser.mean,
                 color=colour,
-                linestyle=spec_style[ser.spec],
-                marker="o",
-                markersize=3,
+                linestyle=enc.split_style[spec.split],
+                marker=enc.kind_marker[(spec.metric, spec.scope)],
+                markersize=4.5,
                 label=label,
             )
-            line.set_gid(f"{ser.spec.label}|{ser.hue}")
+            line.set_gid(f"{spec.label}|{ser.hue}")
             self.lines_.append(line)
             limits = band_limits(ser, self.band)
             if limits is not None and np.any(ser.n > 1):
                 self.bands_.append(
                     ax.fill_between(pos, limits[0], limits[1], color=colour, alpha=0.2, linewidth=0)
                 )
-        handles: list[Any] = []
-        if by_hue and len(specs) > 1:
-            handles = [
-                Line2D([], [], color=hue_colour[h], label=style.hue_label(str(self.hue), h)) for h in hues
-            ]
-            handles += [Line2D([], [], color="0.2", linestyle=spec_style[s], label=names[s]) for s in specs]
-            ax.legend(handles=handles, ncols=2 if len(handles) > 6 else 1)
-        elif len(panel) > 1 or (len(specs) > 1) or by_hue:
-            ax.legend()
         self._decorate(ax, specs, panel)
+        self._legend(ax, panel, specs, names, enc)
+
+    def _legend(
+        self, ax: Axes, panel: list[Series], specs: list[YSpec], names: dict[YSpec, str], enc: _Encoding
+    ) -> None:
+        """The panel's legend, outside the axes on the right: it never covers a line or a band.
+        The first-epoch marker is named there too, not by a text over the data."""
+        from matplotlib.lines import Line2D
+
+        marks = [ln for ln in ax.get_lines() if ln.get_gid() == "first-epoch"]
+        handles: list[Any] = []
+        if enc.by_hue and len(specs) > 1:
+            handles = [
+                Line2D([], [], color=enc.hue_colour[h], label=style.hue_label(str(self.hue), h))
+                for h in self._hue_values()
+            ]
+            handles += [
+                Line2D([], [], color="0.25", linestyle=enc.split_style[s.split],
+                       marker=enc.kind_marker[(s.metric, s.scope)], markersize=4.5, label=names[s])
+                for s in specs
+            ]  # fmt: skip
+            handles += marks
+        elif not (len(panel) > 1 or len(specs) > 1 or enc.by_hue or marks):
+            return
+        for h in handles or ax.get_legend_handles_labels()[0]:
+            h.set_label(style.wrap(str(h.get_label()), style.WRAP_LEGEND))
+        ax.legend(
+            handles=handles or None,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            frameon=False,
+            ncols=2 if len(handles) > 12 else 1,
+        )
 
     def _decorate(self, ax: Axes, specs: list[YSpec], panel: list[Series]) -> None:
-        from matplotlib.transforms import blended_transform_factory
-
-        ax.set_xlabel(self.xlabel or style.factor_label(self.x))
-        ax.set_ylabel(style.metrics_axis_label([s.metric for s in specs]))
-        ax.set_title(_panel_title(self.dataset, specs))
+        ax.set_xlabel(style.wrap(self.xlabel or style.factor_label(self.x), style.WRAP_X))
+        ax.set_ylabel(style.wrap(style.metrics_axis_label([s.metric for s in specs]), style.WRAP_Y))
+        title = _panel_title(self.dataset, specs)
+        if self.at is not None:
+            title += f"\n{_at_text(self.at)}"
+        ax.set_title(style.wrap(title, style.WRAP_TITLE))
         if self.logy:
             ax.set_yscale("log")
         if not self.logx:
             return
         ax.set_xscale("log")
         xs = np.unique(np.concatenate([ser.x for ser in panel])) if panel else np.array([])
+        zero = "init" if self.x == "epoch" else "0"
+        ticked = style.grid_ticks(
+            ax, "x", xs, style.axis_positions(xs, True, self.zero_at), True, names={"0": zero}
+        )
+        self._first_epoch(ax, xs, annotate_zero=not ticked)
+
+    def _first_epoch(self, ax: Axes, xs: np.ndarray, *, annotate_zero: bool) -> None:
+        """On a log axis: 0 marked (when no tick names it), and the first epoch's line (named in
+        the legend)."""
+        from matplotlib.transforms import blended_transform_factory
+
         trans = blended_transform_factory(ax.transData, ax.transAxes)
-        if np.any(xs == 0):
-            text = "init" if self.x == "epoch" else "0"
+        if annotate_zero and np.any(xs == 0):
             ax.annotate(
-                text,
+                "init" if self.x == "epoch" else "0",
                 xy=(self.zero_at, 0.0),
                 xycoords=trans,
                 xytext=(0, 2),
@@ -359,21 +415,38 @@ class CurvesDisplay:
                 color="0.35",
             )
         if self.x == "epoch" and xs.size and xs.min() < 1 <= xs.max():
-            line = ax.axvline(1.0, color="0.3", linestyle=(0, (4, 2)), linewidth=1.0, zorder=1.5)
-            line.set_gid("first-epoch")
-            ax.text(
-                1.0,
-                0.98,
-                "first epoch ",
-                transform=trans,
-                rotation=90,
-                ha="right",
-                va="top",
-                fontsize=7,
-                color="0.3",
-                style="italic",
+            line = ax.axvline(
+                1.0, color="0.3", linestyle=(0, (4, 2)), linewidth=1.0, zorder=1.5, label="first epoch"
             )
+            line.set_gid("first-epoch")
             self.markers_.append(line)
+
+    def has_legend(self) -> bool:
+        """Whether some panel gets a legend (then each panel needs room on its right)."""
+        by_hue = self.hue is not None and len(self._hue_values()) > 1
+        first_epoch = self.logx and self.x == "epoch"
+        return by_hue or first_epoch or any(len(panel) > 1 for panel in self.panels)
+
+    def figure_size(self, ncols: int, nrows: int) -> tuple[float, float]:
+        """Figure size in inches for ``ncols`` x ``nrows`` panels, with room for outside legends."""
+        width = style.PANEL_SIZE[0] + (style.LEGEND_WIDTH if self.has_legend() else 0.0)
+        return (width * ncols, style.PANEL_SIZE[1] * nrows)
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    """What colour, line style and marker mean in every panel of one display."""
+
+    by_hue: bool
+    hue_colour: dict[Any, Any]
+    kind_colour: dict[tuple[str, str], Any]
+    split_style: dict[str, Any]
+    kind_marker: dict[tuple[str, str], str]
+
+
+def _at_text(at: str) -> str:
+    """``final (default: ...)`` -> "each run's final epoch"; ``10`` -> "epoch 10"."""
+    return "each run's final epoch" if at.startswith("final") else f"epoch {at}"
 
 
 def _spec_names(specs: list[YSpec]) -> dict[YSpec, str]:
@@ -425,7 +498,7 @@ def write_curves(
     ncols = min(n, cols)
     nrows = math.ceil(n / ncols)
     with style.rc():
-        fig = Figure(figsize=(style.PANEL_SIZE[0] * ncols, style.PANEL_SIZE[1] * nrows), layout="constrained")
+        fig = Figure(figsize=display.figure_size(ncols, nrows), layout="constrained")
         axs = fig.subplots(nrows, ncols, squeeze=False)
         for extra in axs.ravel()[n:]:
             extra.set_visible(False)

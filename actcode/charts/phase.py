@@ -34,6 +34,7 @@ from actcode.charts.regimes import (
     accuracy_plateau,
     classify_regimes,
 )
+from actcode.charts.runs import select_epoch
 from actcode.errors import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class PhaseChartDisplay(PhaseGrid):
         logy: bool | None = None,
         cmap: str = style.MAP_CMAP,
         title: str | None = None,
+        at: str | int | None = None,
     ) -> PhaseChartDisplay:
         """Average every grid cell over seeds and classify the cells.
 
@@ -118,10 +120,14 @@ class PhaseChartDisplay(PhaseGrid):
         logx, logy : bool, optional
             Force the scales; default: log when the positive values span two decades or form a
             geometric grid (4, 16, 64, 256), as :func:`~actcode.charts.style.log_by_default` decides.
+        at : "final" or int, optional
+            One file per training run, as :func:`~actcode.charts.runs.select_epoch` chooses it
+            (default: ``"final"`` when the epochs differ only by early stopping); noted in ``notes_``.
         """
         _check_request(runs, x, y, kind)
         thresholds = thresholds or PhaseThresholds()
-        runs = distinct_runs(filter_runs(runs, where))
+        runs, at_note = select_epoch(filter_runs(runs, where), at, [x, y])
+        runs = distinct_runs(runs)
         m_spec = _single(parse_y(metric, runs, scope), "--metric", metric)
         r_spec = _single(parse_y(r, runs, scope), "--r", r) if regions else None
         a_spec = _single(parse_y(accuracy, runs, scope), "--accuracy", accuracy) if regions else None
@@ -150,7 +156,7 @@ class PhaseChartDisplay(PhaseGrid):
             thresholds=thresholds,
             plateau=accuracy_plateau(A, thresholds) if with_regions else float("nan"),
             regimes=classify_regimes(R, A, thresholds) if with_regions else _no_regimes(counts),
-            notes=_missing_note(counts),
+            notes=_missing_note(counts) + ([f"epoch of each run: {at_note}."] if at_note else []),
             kind=kind,
             logx=style.log_by_default(xs) if logx is None else bool(logx),
             logy=style.log_by_default(ys) if logy is None else bool(logy),

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from actcode.charts.style import OKABE_ITO, check_output, rc, save_figure
+from actcode.charts.style import OKABE_ITO, check_output, format_value, rc, save_figure
 from actcode.errors import InvalidParameterError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["CLASS_COLOURS", "SliceDisplay", "write_slice"]
+__all__ = ["CLASS_COLOURS", "SliceDisplay", "slice_title", "write_slice"]
 
 #: One colour per class for up to 10 classes: Okabe & Ito's eight (black lightened to grey,
 #: as fills) and two of Tol's muted palette; colour-blind safe.
@@ -65,8 +65,7 @@ class SliceDisplay:
             a = {k[len(chosen) + 7 :]: v for k, v in arrays.items() if k.startswith(f"{chosen}/plane/")}
             labels = cf.labels(chosen)[a["rows"]] if "rows" in a else np.full(len(a["points"]), -1)
             f = cf.factors
-        title = f"{f.get('dataset', '')} {f.get('model', '')} width {f.get('width')} epoch {f.get('epoch')}"
-        title += f": {chosen}"
+        title = f"{slice_title(f)}: {chosen}"
         return cls(
             _ragged(a["vertices"], a["offsets"]),
             _ragged(a["cell_vertices"], a["cell_offsets"]),
@@ -87,7 +86,7 @@ class SliceDisplay:
 
         with rc():
             if ax is None:
-                fig = Figure(figsize=(5.2, 4.8), layout="constrained")
+                fig = Figure(figsize=(6.4, 4.8), layout="constrained")
                 ax = fig.subplots()
             else:
                 fig = ax.figure  # type: ignore[assignment]
@@ -114,9 +113,10 @@ class SliceDisplay:
                 Rectangle((0, 0), 1, 1, color=CLASS_COLOURS[c % len(CLASS_COLOURS)], alpha=0.45)
                 for c in classes
             ]
-            ax.legend(
-                handles, [f"predicted {c}" for c in classes], fontsize=7, loc="upper right", framealpha=0.8
-            )
+            ax.legend(  # beside the plane, never over it
+                handles, [f"predicted {c}" for c in classes], fontsize=7, loc="upper left",
+                bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False,
+            )  # fmt: skip
             ax.set_title(
                 f"{self.title}\n{len(self.regions)} linear regions; black: decision boundary", fontsize=9
             )
@@ -138,3 +138,23 @@ def write_slice(
         "cells": len(d.cells),
         "boundary_edges": int(d.boundary.shape[0]),
     }
+
+
+def slice_title(factors: dict[str, Any]) -> str:
+    """The run a slice comes from: dataset, the model by its name, and width and epoch where the
+    factors have them (a custom model has no width).
+
+    Examples
+    --------
+    >>> slice_title({"dataset": "digits", "model": "mlp", "width": 32, "epoch": 30})
+    'digits mlp width 32 epoch 30'
+    >>> slice_title({"dataset": "imagefolder:/data/pets", "model": "/home/me/nets.py:make", "width": None})
+    'imagefolder:/data/pets nets.py:make'
+    """
+    model = str(factors.get("model") or "")
+    target, sep, fn = model.rpartition(":")
+    if sep and "/" in target:  # a factory file: its name, not its folders
+        model = f"{target.rsplit('/', 1)[-1]}:{fn}"
+    parts = [str(factors.get("dataset") or ""), model]
+    parts += [f"{k} {format_value(factors[k])}" for k in ("width", "epoch") if factors.get(k) is not None]
+    return " ".join(p for p in parts if p)

@@ -29,12 +29,18 @@ class Run:
         and loss per split as ``net_accuracy`` / ``net_loss`` with scope ``"all"``.
     result_kinds : tuple of str
         Which result tables the file holds (``"measure"``, ``"probe"``).
+    planned_epochs : int or None
+        The epochs the run was planned to train (``train.epochs``), None when not recorded.
+    early_stop : int
+        Its early-stopping patience (0: off).
     """
 
     path: Path
     factors: dict[str, Any]
     metrics: dict[tuple[str, str, str], float]
     result_kinds: tuple[str, ...] = ()
+    planned_epochs: int | None = None
+    early_stop: int = 0
 
     def identity(self, exclude: Iterable[str] = ("seed",)) -> tuple[tuple[str, Any], ...]:
         """The factors without ``exclude``, as a hashable key (runs that differ only in seed share it)."""
@@ -99,7 +105,18 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
                     if net is not None:
                         metrics[(short, split, "all")] = float(net)
             factors = {k: _norm(v) for k, v in cf.factors.items()}
-            runs.append(Run(Path(p), factors, metrics, tuple(kinds)))
+            train = cf.provenance.get("train") or {}
+            planned, patience = train.get("epochs"), train.get("early_stop")
+            runs.append(
+                Run(
+                    Path(p),
+                    factors,
+                    metrics,
+                    tuple(kinds),
+                    planned_epochs=planned if isinstance(planned, int) else None,
+                    early_stop=patience if isinstance(patience, int) else 0,
+                )
+            )
     return runs
 
 
@@ -129,6 +146,8 @@ def filter_runs(runs: Sequence[Run], where: dict[str, str] | None) -> list[Run]:
 def _matches(value: Any, wanted: str) -> bool:
     if value is None:
         return wanted.strip().lower() in ("none", "null", "")
+    if isinstance(value, bool):  # bn, tile: true/false (as format_value writes them), or 1/0
+        return wanted.strip().lower() in (("true", "1", "yes") if value else ("false", "0", "no"))
     if isinstance(value, str):
         return value == wanted
     try:
@@ -231,7 +250,12 @@ def check_constant(runs: Sequence[Run], used: Sequence[str | None]) -> None:
         msg = (
             f"factor(s) {', '.join(others)} vary besides {', '.join(repr(u) for u in used if u)} "
             f"({describe_values(runs, list(others))}); runs that differ in them would be averaged as if they "
-            "were seeds. Choose one value with --where FACTOR=VALUE, or put the factor on an axis or the hue."
+            "were seeds. Choose one value with --where FACTOR=VALUE, or put the factor on an axis or the hue"
+            + (
+                "; for the epoch, take each run's final checkpoint with --at final, or one epoch with --at N."
+                if "epoch" in others
+                else "."
+            )
         )
         raise InvalidParameterError(msg)
 
@@ -264,6 +288,7 @@ def numeric_values(runs: Sequence[Run], factor: str) -> list[float]:
 
 
 __all__ = [
+    "AT_FINAL",
     "Run",
     "check_constant",
     "check_factor",
@@ -276,6 +301,7 @@ __all__ = [
     "group_runs",
     "load_runs",
     "numeric_values",
+    "select_epoch",
     "sort_key",
     "varying_factors",
 ]
@@ -310,3 +336,104 @@ def distinct_runs(runs: Sequence[Run]) -> list[Run]:
         )
         raise InvalidParameterError(msg)
     return out
+
+
+#: ``--at`` value that takes each run's last checkpoint.
+AT_FINAL = "final"
+
+
+def _stopped_early(run: Run) -> bool:
+    epoch = run.factors.get("epoch")
+    planned = run.planned_epochs
+    return run.early_stop > 0 and isinstance(epoch, int | float) and planned is not None and epoch < planned
+
+
+def _by_run(runs: Sequence[Run]) -> list[list[Run]]:
+    """The files of each training run (all factors but the epoch equal), epochs ascending."""
+    groups: dict[tuple[Any, ...], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((*run.identity(exclude=("epoch",)), run.planned_epochs), []).append(run)
+    return [sorted(g, key=lambda r: sort_key(r.factors.get("epoch"))) for g in groups.values()]
+
+
+def _default_at(runs: Sequence[Run], used: Sequence[str | None]) -> str | None:
+    """``final`` when the epochs differ only by early stopping: one file per run, and every file
+    before its planned last epoch is a run that stopped early; None otherwise."""
+    if "epoch" in used or len({r.factors.get("epoch") for r in runs}) < 2:
+        return None
+    groups = _by_run(runs)
+    if any(len(g) > 1 for g in groups) or len({r.planned_epochs for r in runs}) > 1:
+        return None
+    if all(r.planned_epochs is not None and (r.factors.get("epoch") == r.planned_epochs or _stopped_early(r))
+           for r in runs):  # fmt: skip
+        return AT_FINAL
+    return None
+
+
+def _at_epoch(group: list[Run], epoch: float) -> Run:
+    for run in group:
+        if _matches(run.factors.get("epoch"), str(epoch)):
+            return run
+    last = group[-1]
+    if _stopped_early(last) and float(last.factors["epoch"]) < epoch:
+        return last  # training ended there: that is the model at any later epoch
+    have = ", ".join(_fmt(r.factors.get("epoch")) for r in group)
+    msg = (
+        f"--at {_fmt(epoch)}: {last.path} and the other files of its run hold the epochs {have}, not "
+        f"{_fmt(epoch)}; choose one of them, or --at final."
+    )
+    raise InvalidParameterError(msg)
+
+
+def select_epoch(
+    runs: Sequence[Run], at: str | int | None, used: Sequence[str | None]
+) -> tuple[list[Run], str | None]:
+    """One file per training run: its final checkpoint (``at="final"``) or the one at epoch ``at``.
+
+    The stopping epoch of an early-stopped run is an outcome, not a design factor. With ``at``
+    None it is ``"final"`` when the epochs of ``runs`` differ only by early stopping (one file
+    per run), else nothing is selected. A run that stopped before epoch N counts at N with its
+    final model. ``used`` are the factors on the axes and hue: the epoch cannot be both chosen
+    and drawn.
+
+    Returns
+    -------
+    runs : list of Run
+        Where an epoch was selected, the runs' ``epoch`` factor is dropped (it no longer varies).
+    at : str or None
+        What was chosen, as recorded with the chart: ``"final"``, ``"final (default: ...)"``,
+        the epoch, or None.
+    """
+    note: str | None
+    if at is None:
+        if _default_at(runs, used) is None:
+            return list(runs), None
+        at, note = AT_FINAL, "final (default: the epochs differ only by early stopping)"
+    else:
+        note = str(at)
+    if "epoch" in used:
+        msg = f"--at {at} chooses one epoch per run, so the epoch cannot also be on an axis or the hue."
+        raise InvalidParameterError(msg)
+    if str(at) == AT_FINAL:
+        chosen = [g[-1] for g in _by_run(runs)]
+    else:
+        try:
+            epoch = float(at)
+        except ValueError:
+            epoch = -1.0
+        if epoch < 0 or not epoch.is_integer():
+            msg = f"--at must be 'final' or an epoch (an integer >= 0). Got {at!r} instead."
+            raise InvalidParameterError(msg)
+        chosen = [_at_epoch(g, epoch) for g in _by_run(runs)]
+    wanted = {id(r) for r in chosen}
+    # runs planned for different epochs are different designs: that factor stays, so that
+    # check_constant names it (or it goes on the hue) instead of averaging them as seeds
+    differ = len({r.planned_epochs for r in chosen}) > 1
+    out = []
+    for r in runs:
+        if id(r) in wanted:
+            factors = {k: v for k, v in r.factors.items() if k != "epoch"}
+            if differ:
+                factors["planned_epochs"] = r.planned_epochs
+            out.append(Run(r.path, factors, r.metrics, r.result_kinds, r.planned_epochs, r.early_stop))
+    return out, note

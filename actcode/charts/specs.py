@@ -54,6 +54,15 @@ def resolve_metric(name: str) -> str:
     return ALIASES.get(name.lower(), ALIASES.get(name, name))
 
 
+def _resolve_in(name: str, runs: Sequence[Run]) -> str:
+    """:func:`resolve_metric`; and a probe's name for its accuracy (``centroid`` for a plugin's
+    ``centroid_accuracy``) when the runs hold that and not the name itself."""
+    metric = resolve_metric(name)
+    held = {k[0] for r in runs for k in r.metrics}
+    accuracy = f"{metric}_accuracy"
+    return accuracy if metric not in held and accuracy in held else metric
+
+
 def parse_y(text: str, runs: Sequence[Run], scope: str = "all") -> list[list[YSpec]]:
     """Parse a y spec into panels of overlaid series.
 
@@ -91,9 +100,9 @@ def parse_y(text: str, runs: Sequence[Run], scope: str = "all") -> list[list[YSp
                 tscope = normalise_scope(s)
             base, _, suffix = token.rpartition("_")
             if base and suffix in present_splits:
-                series.append(YSpec(resolve_metric(base), suffix, tscope))
+                series.append(YSpec(_resolve_in(base, runs), suffix, tscope))
             else:
-                metric = resolve_metric(token)
+                metric = _resolve_in(token, runs)
                 splits = [s for s in ("train", "test") if any((metric, s, tscope) in r.metrics for r in runs)]
                 if not splits:
                     splits = sorted(

@@ -36,7 +36,12 @@ MAP_CMAP = "viridis"
 
 #: Line style per split: the paper draws train dashed and test solid.
 SPLIT_LINESTYLES: dict[str, Any] = {"test": "-", "train": "--", "random": ":", "val": "-."}
-#: Styles for further overlaid series that share a split.
+#: Markers of the metrics (with their scope) overlaid in one chart, in order of first appearance.
+MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+#: Characters per line before an axis label, a title or a legend entry wraps (at the RC font sizes
+#: on a :data:`PANEL_SIZE` panel).
+WRAP_Y, WRAP_X, WRAP_TITLE, WRAP_LEGEND = 34, 44, 32, 24
+#: Styles of further splits (after :data:`SPLIT_LINESTYLES`), in order of first appearance.
 EXTRA_LINESTYLES: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
 
 #: Axis labels of the study's factors, with units.
@@ -99,6 +104,8 @@ def metrics_axis_label(metrics: Sequence[str]) -> str:
 
 #: Panel size in inches: the study's panels are about 3.5 x 2.7 in at 9-10 pt text.
 PANEL_SIZE = (3.6, 2.8)
+#: Room in inches on a panel's right for its legend (legends sit outside the axes).
+LEGEND_WIDTH = 1.5
 #: Resolution of PNG output.
 PNG_DPI = 200
 #: Output formats by file extension.
@@ -248,6 +255,45 @@ def is_geometric(values: Sequence[float] | np.ndarray) -> bool:
 def log_by_default(values: Sequence[float] | np.ndarray) -> bool:
     """The phase chart's auto log-axis rule: :func:`spans_decades` or :func:`is_geometric`."""
     return spans_decades(values) or is_geometric(values)
+
+
+def wrap(text: str, width: int) -> str:
+    r"""``text`` broken into lines of at most ``width`` characters (at spaces; long words stay whole).
+
+    Examples
+    --------
+    >>> wrap("density of regions along chords between classes", 20)
+    'density of regions\nalong chords between\nclasses'
+    """
+    import textwrap
+
+    lines: list[str] = []
+    for part in text.split("\n"):
+        lines += textwrap.wrap(part, width, break_on_hyphens=False) or [""]
+    return "\n".join(lines)
+
+
+def grid_ticks(
+    ax: Any,
+    axis: str,
+    values: np.ndarray,
+    positions: np.ndarray,
+    log: bool,
+    names: dict[str, str] | None = None,
+) -> bool:
+    """Put ticks on the grid values (at most 12), labelled by :func:`format_value` (``names`` maps a
+    formatted value to another label, e.g. ``{"0": "init"}``); False when there are too many."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
+    if values.size > 12 or values.size == 0:
+        return False
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    a.set_major_locator(FixedLocator(np.asarray(positions, dtype=float).tolist()))
+    labels = [format_value(v) for v in values]
+    a.set_major_formatter(FixedFormatter([(names or {}).get(t, t) for t in labels]))
+    if log:
+        a.set_minor_locator(NullLocator())
+    return True
 
 
 def zero_position(values: Sequence[float] | np.ndarray) -> float:

@@ -14,6 +14,7 @@ import typer.main
 
 from actcode import __version__
 from actcode.cli._errors import EXIT_CODES
+from actcode.cli._man_extra import extra_sections
 
 #: Where the pages live in the repository.
 MAN_DIR = Path(__file__).resolve().parents[2] / "man"
@@ -124,6 +125,7 @@ def render_page(cmd: Any, ctx: Any, path: list[str]) -> str:
             out += [".TP", _option_line(p), _esc(h)]
     if len(path) == 1:
         out += [".SH SHELL COMPLETION", _COMPLETION]
+    out += extra_sections(name, _esc)
     out.append(".SH EXIT STATUS")
     for code, text in EXIT_CODES.items():
         out += [".TP", f"\\fB{code}\\fR", _esc(text)]

@@ -59,6 +59,15 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON record with the plotted numbers instead of the path.")
 ]
 TitleOpt = Annotated[str | None, typer.Option(help="Figure title (default: dataset and metric per panel).")]
+AtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="One file per training run: 'final' (its last checkpoint; the stopping epoch of early "
+        "stopping is an outcome, not a factor) or an epoch N (a run that stopped before N counts with "
+        "its final model) [default: final when the epochs differ only by early stopping, else every file].",
+    ),
+]
 
 
 def _where(items: list[str] | None) -> dict[str, str]:
@@ -114,6 +123,7 @@ def curves(
     logy: Annotated[bool, typer.Option("--logy/--no-logy", help="Log y axis.")] = False,
     cols: Annotated[int, typer.Option(min=1, help="Panels per row.")] = 4,
     title: TitleOpt = None,
+    at: AtOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Plot stored metrics against a factor, one line per value of another factor.
@@ -122,7 +132,11 @@ def curves(
     averaged (mean line, band = std or min-max over seeds). Any metric written by
     'actcode measure' or 'actcode probe' can be plotted, on any split (train, test, random)
     and scope, plus the network's own accuracy and loss. Every factor other than x, the hue
-    and seed must be constant (fix it with --where).
+    and seed must be constant (fix it with --where; the epoch with --at).
+
+    In every panel the line style is the split (test solid, train dashed, random dotted), the
+    colour the hue value (without a hue, the metric) and the marker the metric. Geometric grids
+    (4, 16, 64) get a log axis with ticks at the grid values.
     """
     files = read_input_paths(paths, what="code files")
     from actcode.charts import write_curves
@@ -140,12 +154,14 @@ def curves(
         logy=logy,
         title=title,
         cols=cols,
+        at=at,
     )
     seeds = sorted({int(n) for panel in d.panels for ser in panel for n in ser.n})
     log(
         f"wrote {path}: {len(d.panels)} panel(s), {len(d.lines_)} line(s) from {len(files)} files; "
         f"x={x} ({'log' if d.logx else 'linear'}), hue={d.hue or 'none'}, runs per point: "
         f"{'-'.join(map(str, [seeds[0], seeds[-1]] if len(seeds) > 1 else seeds))}"
+        + (f"; epoch: {d.at}" if d.at else "")
     )
     if as_json:
         emit_json({"path": str(path), "kind": "curves", **d.to_dict()})
@@ -198,6 +214,7 @@ def phase(
         typer.Option("--logy/--no-logy", help="Log y axis (default: y spans two decades or is geometric)."),
     ] = None,
     title: TitleOpt = None,
+    at: AtOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Draw the activation hash phase chart: a metric on a grid of two factors, with regimes.
@@ -232,6 +249,7 @@ def phase(
         logx=logx,
         logy=logy,
         title=title,
+        at=at,
     )
     counts = {name: int((d.regimes_ == code).sum()) for code, name in REGIME_NAMES.items()}
     for note in d.notes_:

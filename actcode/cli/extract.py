@@ -155,6 +155,7 @@ def command(
     std: Annotated[str | None, stage_option(_O, "std")] = stage_default(_O, "std"),
     workers: Annotated[int | None, stage_option(_O, "workers")] = stage_default(_O, "workers"),
     skip_bad: Annotated[bool, stage_option(_O, "skip_bad")] = stage_default(_O, "skip_bad"),
+    num_classes: Annotated[int | None, stage_option(_O, "num_classes")] = stage_default(_O, "num_classes"),
     trust_model_code: TrustModelCodeOpt = False,
     sites: Annotated[str, stage_option(_O, "sites")] = stage_default(_O, "sites"),
     data_root: DataRootOpt = None,

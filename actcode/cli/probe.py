@@ -20,7 +20,6 @@ from actcode.cli._options import (
 from actcode.metrics import table_columns
 from actcode.options import ProbeOptions
 
-_COLUMNS = table_columns("probe")
 _O = ProbeOptions
 
 
@@ -55,7 +54,7 @@ def command(
 
     def one(path: str) -> None:
         out, table = run_probes(path, **opts.kwargs(), output=output, log=lambda m: log(m, level=1))
-        print_table(f"probe: {out}", table, _COLUMNS)
+        print_table(f"probe: {out}", table, table_columns("probe"))  # plugin probes add columns
         emit_results("probe", out, table, as_json=as_json)
 
     run_batch("probe", files, one)

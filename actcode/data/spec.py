@@ -64,7 +64,10 @@ class DataSpec:
         )
 
     def canonical_name(self) -> str:
-        """The loader's canonical name, or ``"npz"`` for a file; raises for an unknown name."""
+        """The study loader's canonical name, or ``"npz"`` for a file; raises for any other name.
+
+        Plugin datasets are resolved by :func:`actcode.data.sources.dataset_name`.
+        """
         if self.is_npz():
             return "npz"
         key = _norm(self.name)
@@ -104,6 +107,15 @@ class DataSpec:
         )
 
 
+def builtin_alias(name: str) -> str | None:
+    """The canonical name of a study dataset under any accepted spelling, else None.
+
+    >>> builtin_alias("Fashion_MNIST"), builtin_alias("blobs:4")
+    ('fashion-mnist', None)
+    """
+    return _ALIASES.get(_norm(name))
+
+
 def _norm(name: str) -> str:
     return name.strip().lower().replace("-", "").replace("_", "")
 
@@ -116,4 +128,11 @@ def default_root() -> Path:
     return Path.home() / ".cache" / "actcode" / "data"
 
 
-__all__ = ["DATASETS", "TRAIN_FRACTION_DEN", "TRAIN_FRACTION_NUM", "DataSpec", "default_root"]
+__all__ = [
+    "DATASETS",
+    "TRAIN_FRACTION_DEN",
+    "TRAIN_FRACTION_NUM",
+    "DataSpec",
+    "builtin_alias",
+    "default_root",
+]

@@ -18,6 +18,7 @@ runs. The pieces:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from actcode.errors import InvalidParameterError
+from actcode.errors import ClassCountWarning, InvalidParameterError
 from actcode.extraction.api import data_section, dataset_splits, default_output, parse_splits
 from actcode.extraction.custom import load_weights
 from actcode.extraction.inputs import ArrayInputs, SplitInputs
@@ -161,13 +162,24 @@ def build_user_model(
     download: bool = False,
     input_shape: Sequence[int] | None = None,
     n_classes: int | None = None,
+    num_classes: int | None = None,
 ) -> tuple[nn.Module, Preprocess | None, dict[str, Any], list[dict[str, str]]]:
     """The model ``model`` names, with ``weights`` loaded strictly.
+
+    A library model is built with ``num_classes`` outputs, else with the class count its weights'
+    head holds (a fine-tuned head), else the library's default; its preprocessing stays the
+    pretrained weights'. A factory gets ``num_classes``, else the data's ``n_classes``.
 
     Returns the model (float32, eval), its preprocessing (None for a factory), the provenance
     ``model`` section and the input files with their hashes.
     """
-    from actcode.models.named import build_named, load_state_strict, pretrained_state
+    from actcode.models.named import (
+        build_named_for,
+        head_hint,
+        load_state_strict,
+        n_outputs,
+        pretrained_state,
+    )
 
     ref = ModelRef.parse(model)
     inputs: list[dict[str, str]] = []
@@ -176,28 +188,47 @@ def build_user_model(
     if ref.source == "factory":
         from actcode.models.custom import build_custom, normalize_factory_spec
 
-        if input_shape is None or n_classes is None:
+        classes = num_classes if num_classes is not None else n_classes
+        if input_shape is None or classes is None:
             msg = f"--model {model}: a factory needs the data's input shape and classes."
             raise InvalidParameterError(msg)
-        net = build_custom(model, input_shape, n_classes)
+        net = build_custom(model, input_shape, classes)
         section.update({"name": "custom", "factory": normalize_factory_spec(model)})
         target = model.rpartition(":")[0]
         if target.endswith(".py") and Path(target).is_file():
             inputs.append({"path": str(Path(target).resolve()), "sha256": file_sha256(target)})
-    else:
-        net, pre = build_named(ref)
-    if weights is None:
-        section["weights"] = None
-    elif str(weights) == DEFAULT_WEIGHTS and ref.source != "factory":
+    state: dict[str, Any] | None = None
+    where = None if weights is None else str(weights)
+    if weights is not None and str(weights) == DEFAULT_WEIGHTS and ref.source != "factory":
         state, where = pretrained_state(ref, download=download)
-        load_state_strict(net, state, what=where, into=str(ref))
-        section["weights"] = where
-    else:
+    elif weights is not None:
         state = load_weights(weights)
-        load_state_strict(net, state, what=str(weights), into=f"the model built by {ref}")
-        section["weights"] = str(weights)
         inputs.append({"path": str(Path(weights).resolve()), "sha256": file_sha256(weights)})
+    if ref.source != "factory":
+        net, pre = build_named_for(ref, state, num_classes=num_classes)
+    section["weights"] = where
+    section["n_classes"] = n_outputs(net)
+    if state is not None:
+        into = str(ref) if str(weights) == DEFAULT_WEIGHTS else f"the model built by {ref}"
+        load_state_strict(net, state, what=str(where), into=into, hint=head_hint(net, state))
     return net.float().eval(), pre, section, inputs
+
+
+def _check_classes(model: dict[str, Any], data: UserData) -> None:
+    """Warn, and record, when the model's class count is not the data's: its accuracy means nothing."""
+    built = model.get("n_classes")
+    unlabelled = data.section.get("classes", [None]) == [] or (
+        "labels" in data.section and data.section["labels"] is None
+    )
+    if built is None or built == data.n_classes or unlabelled:
+        return
+    note = (
+        f"the model predicts {built} classes and the data has {data.n_classes}: its predictions cannot "
+        "match the data's labels, so the network accuracy recorded is not meaningful "
+        "(fine-tuned weights set the count themselves; or pass --num-classes)"
+    )
+    model["class_count_mismatch"] = note
+    warnings.warn(note, ClassCountWarning, stacklevel=3)
 
 
 def extract_user_model(
@@ -223,6 +254,7 @@ def extract_user_model(
     std: Sequence[float] | None = None,
     workers: int | None = None,
     skip_bad: bool = False,
+    num_classes: int | None = None,
 ) -> Path:
     """Extract the codes of a user's model on a dataset, an image folder or an array.
 
@@ -249,6 +281,10 @@ def extract_user_model(
         DataLoader processes decoding images; default :func:`default_workers`.
     skip_bad : bool
         Skip images that cannot be decoded (recorded in provenance) instead of stopping.
+    num_classes : int, optional
+        The model's class count; default: the count its weights' head holds (a fine-tuned head),
+        or for a factory the data's. A model whose count differs from the data's classes warns
+        (:class:`~actcode.errors.ClassCountWarning`): its predictions cannot match the labels.
 
     Other parameters are as in :func:`~actcode.extraction.api.extract` and
     :func:`~actcode.extraction.run.extract_model`.
@@ -278,7 +314,9 @@ def extract_user_model(
     msections: dict[str, Any] = {}
     inputs: list[dict[str, str]] = []
     if ref.source != "factory":  # the model first: its weights' metadata gives the preprocessing
-        net, pre, msections, inputs = build_user_model(model, weights=weights, download=download)
+        net, pre, msections, inputs = build_user_model(
+            model, weights=weights, download=download, num_classes=num_classes
+        )
     if pre is None and input_size is not None:
         pre = Preprocess(input_size, (input_size, input_size), source="--input-size")
     if pre is not None:
@@ -293,8 +331,10 @@ def extract_user_model(
     )  # fmt: skip
     if net is None:
         net, _, msections, inputs = build_user_model(
-            model, weights=weights, download=download, input_shape=data.input_shape, n_classes=data.n_classes
-        )
+            model, weights=weights, download=download, input_shape=data.input_shape, n_classes=data.n_classes,
+            num_classes=num_classes,
+        )  # fmt: skip
+    _check_classes(msections, data)
     sections = {
         "factors": {"dataset": data.section.get("dataset"), "model": msections.get("factory", str(ref))},
         "model": msections,

@@ -7,6 +7,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,6 +30,7 @@ from actcode.io.atomic import (
     resolve_output,
     unregister_temp,
 )
+from actcode.io.chunks import ChunkStream, deflate_pool, deflate_threads
 from actcode.io.provenance import check_provenance, dumps
 from actcode.io.validate import (
     H5_ERRORS,
@@ -202,6 +204,10 @@ class CodeWriter:
         self._open: dict[tuple[str, str], h5py.Dataset] = {}
         #: The filter each split got (``"gzip"`` or None), after ``"auto"`` decided.
         self.chosen: dict[str, str | None] = {}
+        #: The deflated code matrices, written a whole chunk at a time (:mod:`actcode.io.chunks`).
+        self._streams: dict[str, ChunkStream] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._threads = deflate_threads()
         try:
             _stamp(self._f, spec.CODES_TYPE)
             self._f.attrs["bitorder"] = spec.BITORDER
@@ -223,6 +229,25 @@ class CodeWriter:
         text = " ".join(str(exc).split())[:200]
         msg = f"cannot write {self.path}: {text}. Nothing was written; choose another output path."
         return OutputError(msg)
+
+    def _deflate_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = deflate_pool(self._threads)
+        return self._pool
+
+    def _stop_deflating(self, finish: bool) -> None:
+        """Write the chunks still in flight (``finish``) or drop them, and stop the threads."""
+        try:
+            for stream in self._streams.values():
+                if finish:
+                    stream.finish()
+                else:
+                    stream.cancel()
+        finally:
+            self._streams.clear()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
 
     def _dataset(self, split: str, name: str) -> h5py.Dataset:
         key = (split, name)
@@ -255,6 +280,9 @@ class CodeWriter:
         )  # fmt: skip
         _stamp(ds, spec.PACKED_BITS_TYPE)
         ds.attrs["bitorder"] = spec.BITORDER
+        if choice:  # deflated in threads beside the caller's work, stored as whole chunks
+            pool = self._deflate_pool()
+            self._streams[split] = ChunkStream(ds, pool, spec.COMPRESSION_LEVEL, 2 * self._threads)
         for col in spec.SPLIT_DATASETS[1:]:  # small integers: deflate always pays, and is cheap
             sg.create_dataset(col, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(16384,), **deflate)
         self._rows[split] = 0
@@ -308,7 +336,10 @@ class CodeWriter:
             for name, arr in [("codes", codes), *cols.items()]:
                 ds = self._dataset(split, name)
                 ds.resize(start + n, axis=0)
-                ds[start : start + n] = np.asarray(arr, dtype=ds.dtype)
+                if name == "codes" and split in self._streams:
+                    self._streams[split].push(codes)
+                else:
+                    ds[start : start + n] = np.asarray(arr, dtype=ds.dtype)
             self._f.flush()
             self._guard.check()  # a full disk is reported here, after the block that met it
         except (OSError, RuntimeError) as exc:
@@ -358,6 +389,7 @@ class CodeWriter:
                     msg = f"training_labels of split {split!r} must have {n} entries."
                     raise InvalidParameterError(msg)
             check_provenance(self.provenance, where=f"{self.path}: provenance")
+            self._stop_deflating(finish=True)
             self._f.attrs["provenance"] = dumps(self.provenance)
             self._open.clear()
             self._f.close()
@@ -377,6 +409,7 @@ class CodeWriter:
     def abort(self) -> None:
         """Discard everything written; nothing appears under the final name."""
         self._closed = True
+        self._stop_deflating(finish=False)
         self._open.clear()
         abandon_h5(self._f, self._guard, self._tmp)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numba
 import numpy as np
 from numba import njit, prange
 
-from actcode.kernels._words import NO_DISTANCE, NO_INDEX, popcount64
+from actcode.kernels._words import NO_DISTANCE, NO_INDEX, popcount64, to_words
 from actcode.kernels._words import check_words as _check_words
 
-__all__ = ["average_precision", "hamming_block", "nearest_class_distances", "topk_hamming"]
+__all__ = ["NumbaHamming", "average_precision", "hamming_block", "nearest_class_distances", "topk_hamming"]
 
 
 @njit(parallel=True, cache=True)
@@ -233,6 +234,102 @@ def _nearest_class_wide(q, q_labels, q_ids, t, t_labels, t_offset, within, betwe
                     _class_min(within, between, q_labels, q_ids, t_labels, i, j, t_offset + j, d)
 
 
+@njit(inline="always", cache=True)
+def _pair_min(within, between, c, i, li, p, lp, d):  # type: ignore[no-untyped-def]
+    # One distance, both directions: query i, and block row j when it is query p (p >= 0).
+    if li == lp:
+        if d < within[c, i]:
+            within[c, i] = d
+        if p >= 0 and d < within[c, p]:
+            within[c, p] = d
+    else:
+        if d < between[c, i]:
+            between[c, i] = d
+        if p >= 0 and d < between[c, p]:
+            between[c, p] = d
+
+
+@njit(inline="always", cache=True)
+def _tile_stop(t_pos, j0, j1, nq):  # type: ignore[no-untyped-def]
+    # Queries that tile j0:j1 meets: all of them if a row is not a query, else those before its last query.
+    stop = 0
+    for j in range(j0, j1):
+        if t_pos[j] < 0:
+            return nq
+        stop = max(stop, t_pos[j])
+    return stop
+
+
+@njit(parallel=True, cache=True)
+def _nearest_class_sym(q, q_labels, t, t_labels, t_pos, within, between, tb_rows):  # type: ignore[no-untyped-def]
+    # Block row j is query t_pos[j] (-1: not a query). Query i meets row j only when t_pos[j] < 0 or
+    # i < t_pos[j]: a pair of two queries is computed once, in the later row's block, for both rows.
+    # Worker c keeps its own minima in within[c] and between[c] (a row's minimum is then race-free)
+    # and takes every nc-th tile of block rows (the tiles' work grows with j, like a triangle).
+    nq, nw = q.shape
+    nt = t.shape[0]
+    nc = within.shape[0]
+    n_tiles = (nt + tb_rows - 1) // tb_rows
+    for c in prange(nc):
+        for tile in range(c, n_tiles, nc):
+            j0 = tile * tb_rows
+            j1 = min(j0 + tb_rows, nt)
+            stop = _tile_stop(t_pos, j0, j1, nq)
+            i0 = 0
+            while nw <= 24 and i0 + 4 <= stop:  # four queries share each row's word loads
+                for j in range(j0, j1):
+                    p = t_pos[j]
+                    lp = t_labels[j]
+                    if 0 <= p < i0 + 4:
+                        for i in range(i0, p):
+                            d = 0
+                            for w in range(nw):
+                                d += popcount64(q[i, w] ^ t[j, w])
+                            _pair_min(within, between, c, i, q_labels[i], p, lp, d)
+                        continue
+                    d0 = 0
+                    d1 = 0
+                    d2 = 0
+                    d3 = 0
+                    for w in range(nw):
+                        x = t[j, w]
+                        d0 += popcount64(q[i0, w] ^ x)
+                        d1 += popcount64(q[i0 + 1, w] ^ x)
+                        d2 += popcount64(q[i0 + 2, w] ^ x)
+                        d3 += popcount64(q[i0 + 3, w] ^ x)
+                    _pair_min(within, between, c, i0, q_labels[i0], p, lp, d0)
+                    _pair_min(within, between, c, i0 + 1, q_labels[i0 + 1], p, lp, d1)
+                    _pair_min(within, between, c, i0 + 2, q_labels[i0 + 2], p, lp, d2)
+                    _pair_min(within, between, c, i0 + 3, q_labels[i0 + 3], p, lp, d3)
+                i0 += 4
+            for i in range(i0, stop):
+                li = q_labels[i]
+                j = j0
+                while j + 2 <= j1:  # two rows share each query word load
+                    p0 = t_pos[j]
+                    p1 = t_pos[j + 1]
+                    if (p0 < 0 or i < p0) and (p1 < 0 or i < p1):
+                        d0 = 0
+                        d1 = 0
+                        for w in range(nw):
+                            x = q[i, w]
+                            d0 += popcount64(x ^ t[j, w])
+                            d1 += popcount64(x ^ t[j + 1, w])
+                        _pair_min(within, between, c, i, li, p0, t_labels[j], d0)
+                        _pair_min(within, between, c, i, li, p1, t_labels[j + 1], d1)
+                        j += 2
+                        continue
+                    break
+                for j2 in range(j, j1):
+                    p = t_pos[j2]
+                    if 0 <= p <= i:
+                        continue
+                    d = 0
+                    for w in range(nw):
+                        d += popcount64(q[i, w] ^ t[j2, w])
+                    _pair_min(within, between, c, i, li, p, t_labels[j2], d)
+
+
 def _query_chunks(nq: int, nt: int, nw: int) -> list[tuple[int, int]]:
     """Query ranges of about 2e10 word operations each, so that a long search returns to
     Python (and sees Ctrl-C or SIGTERM) every few seconds."""
@@ -252,6 +349,7 @@ def nearest_class_distances(
     rows: Iterable[tuple[int, np.ndarray, np.ndarray]],
     *,
     state: tuple[np.ndarray, np.ndarray] | None = None,
+    symmetric: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Distance from each query to the nearest other row of its class, and of another class.
 
@@ -268,6 +366,13 @@ def nearest_class_distances(
         Row blocks of the reference set with their first global index.
     state : (within, between), optional
         Arrays from a previous call to merge into (updated in place).
+    symmetric : bool
+        The queries are rows of the reference set itself: ``query_ids`` is strictly
+        increasing, each query's words equal its row's, and the row blocks (over this call and
+        the calls merged through ``state``) hold every row exactly once. A pair of two queries
+        is then computed once, in the block of the later row, and updates both rows; about
+        half the work when every row is a query. The final minima equal those of
+        ``symmetric=False`` (a state between blocks may be lower-bounded differently).
 
     Returns
     -------
@@ -283,6 +388,9 @@ def nearest_class_distances(
         within, between = state
     ql = np.ascontiguousarray(query_labels, dtype=np.int64)
     qi = np.ascontiguousarray(query_ids, dtype=np.int64)
+    if symmetric:
+        _nearest_symmetric(queries, ql, qi, rows, within, between)
+        return within, between
     for start, block, labels in rows:
         block = _check_words(block, "row block")
         tl = np.ascontiguousarray(labels, dtype=np.int64)
@@ -293,6 +401,47 @@ def nearest_class_distances(
                 queries[s:e], ql[s:e], qi[s:e], block, tl, np.int64(start), within[s:e], between[s:e], tb_rows
             )
     return within, between
+
+
+def _nearest_symmetric(
+    queries: np.ndarray,
+    ql: np.ndarray,
+    qi: np.ndarray,
+    rows: Iterable[tuple[int, np.ndarray, np.ndarray]],
+    within: np.ndarray,
+    between: np.ndarray,
+) -> None:
+    """The ``symmetric=True`` path of :func:`nearest_class_distances` (updates the minima in place)."""
+    nq, nw = queries.shape
+    if qi.size > 1 and (np.diff(qi) <= 0).any():
+        msg = "query_ids must be strictly increasing for a symmetric search."
+        raise ValueError(msg)
+    threads = numba.get_num_threads()
+    _, tb_rows = _tile(nw)
+    # per-worker minima: 4 workers a thread balance the triangle; at most ~256 MiB of them
+    nc = int(max(1, min(4 * threads, (256 << 20) // max(1, 16 * nq))))
+    w_c = np.full((nc, nq), NO_DISTANCE, np.int64)
+    b_c = np.full((nc, nq), NO_DISTANCE, np.int64)
+    for start, block, labels in rows:
+        block = _check_words(block, "row block")
+        if block.shape[1] != nw:
+            msg = f"row blocks have {block.shape[1]} words but queries have {nw}."
+            raise ValueError(msg)
+        nt = block.shape[0]
+        g = np.arange(start, start + nt, dtype=np.int64)
+        pos = np.searchsorted(qi, g)
+        hit = pos < nq
+        hit[hit] = qi[pos[hit]] == g[hit]
+        t_pos = np.where(hit, pos, -1).astype(np.int64)
+        tl = np.ascontiguousarray(labels, dtype=np.int64)
+        # tiles small enough that every worker gets several; chunks return to Python every few seconds
+        tb = int(max(4, min(tb_rows, -(-nt // (8 * threads)))))
+        step = max(tb, int(2e10 // max(1, nq * nw)))
+        for s in range(0, nt, step):
+            e = min(s + step, nt)
+            _nearest_class_sym(queries, ql, block[s:e], tl[s:e], t_pos[s:e], w_c, b_c, tb)
+    np.minimum(within, w_c.min(axis=0), out=within)
+    np.minimum(between, b_c.min(axis=0), out=between)
 
 
 @njit(parallel=True, cache=True)
@@ -396,3 +545,23 @@ def average_precision(
     for s, e in _query_chunks(queries.shape[0], train.shape[0], queries.shape[1]):
         _average_precision(queries[s:e], ql[s:e], train, tl, np.int64(max_d), out[s:e], tb_rows)
     return out
+
+
+class NumbaHamming:
+    """The Numba kernels as a :class:`~actcode.devices.HammingSearch` (packed rows in, words inside)."""
+
+    def describe(self) -> str:
+        """``"numba popcount"``."""
+        return "numba popcount"
+
+    def topk(self, queries: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`topk_hamming` on packed ``uint8`` rows."""
+        return topk_hamming(to_words(queries), to_words(train), k)
+
+    def average_precision(
+        self, queries: np.ndarray, query_labels: np.ndarray, train: np.ndarray, train_labels: np.ndarray
+    ) -> np.ndarray:
+        """:func:`average_precision` on packed ``uint8`` rows (every bit of the rows counts)."""
+        return average_precision(
+            to_words(queries), query_labels, to_words(train), train_labels, 8 * queries.shape[1]
+        )

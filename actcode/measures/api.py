@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from actcode.codes import LayerInfo
+from actcode.devices import HammingSearch, accelerated, hamming_search
 from actcode.errors import InvalidParameterError
 from actcode.measures.compute import Measurement, measure_source
-from actcode.measures.sources import ArraySource, FileSource
+from actcode.measures.sources import ArraySource, FileSource, RowSource
 from actcode.results import ResultTable
 from actcode.scopes import DEFAULT_MAX_MEMORY, check_max_memory, check_splits
 
@@ -29,7 +29,7 @@ def measure_codes(
     nn_sample: int | None = None,
     seed: int = 0,
     block_rows: int | None = None,
-    engine: Any = None,
+    engine: HammingSearch | None = None,
 ) -> Measurement:
     """Measure packed codes held in memory.
 
@@ -52,7 +52,7 @@ def measure_codes(
         Seed of the query sample.
     block_rows : int, optional
         Rows per block (smaller blocks use less memory).
-    engine : actcode.search.TorchHamming, optional
+    engine : HammingSearch, optional
         Nearest-neighbour scan with torch products on this device (same distances).
 
     Returns
@@ -124,9 +124,9 @@ def measure_file(
     table : ResultTable
     """
     from actcode.io import add_results, open_codes
-    from actcode.search import hamming_engine
 
-    engine = hamming_engine(device) if nn else None
+    # the device is resolved once, here; the Numba kernels need no engine (and no torch)
+    engine = accelerated(hamming_search(device)) if nn else None
     if nn_sample is not None and nn_sample < 0:
         msg = f"--nn-sample must be 0 (all rows) or a positive number of rows. Got {nn_sample} instead."
         raise InvalidParameterError(msg)
@@ -137,7 +137,7 @@ def measure_file(
         group_splits = chosen + (["train"] if "train" in cf.splits and "train" not in chosen else [])
         size = sum(cf.n_rows(s) for s in group_splits) * cf.n_bytes
         if size <= max_memory:
-            source: Any = ArraySource(
+            source: RowSource = ArraySource(
                 {s: cf.codes(s) for s in group_splits}, {s: cf.labels(s) for s in group_splits}
             )
         else:

@@ -10,6 +10,7 @@ import numpy as np
 from actcode import __version__
 from actcode import kernels as K
 from actcode.codes import LayerInfo
+from actcode.measures.sources import RowSource
 from actcode.measures.stats import bit_stats, hash_lookup, nn_stats, refine, split_groups
 from actcode.metrics import needs_labels
 from actcode.results import SCOPE_ALL, ResultTable
@@ -167,6 +168,7 @@ class _Passes:
                 q,
                 [(start, K.to_words(block[:, lo:hi]), lab)],
                 state=self.nn_state.get(key),
+                symmetric=True,  # the queries are rows of this split: each pair of them once
             )
 
     def _nearest_torch(
@@ -215,7 +217,7 @@ class _Passes:
 
 
 def measure_source(
-    source: Any,
+    source: RowSource,
     layers: list[LayerInfo],
     *,
     splits: list[str],

@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from actcode.errors import InvalidParameterError
 
-__all__ = ["ArraySource", "FileSource"]
+if TYPE_CHECKING:
+    from actcode.io.codes import CodeFile
+
+__all__ = ["ArraySource", "FileSource", "RowSource"]
+
+
+class RowSource(Protocol):
+    """What measure reads its rows from: splits, their sizes and labels, and their codes in row blocks.
+
+    Implementations: :class:`ArraySource` (arrays in memory) and :class:`FileSource` (an open
+    code file, streamed).
+    """
+
+    @property
+    def splits(self) -> list[str]:
+        """The splits it serves."""
+
+    @property
+    def block_rows(self) -> int:
+        """Rows per block of :meth:`blocks`."""
+
+    def n_rows(self, split: str) -> int:
+        """Rows of ``split``."""
+
+    def labels(self, split: str) -> np.ndarray:
+        """Labels of ``split``, shape (n_rows,), int64 (-1: none)."""
+
+    def blocks(self, split: str) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, packed rows) of ``split``, in order, each at most ``block_rows`` rows."""
 
 
 class ArraySource:
@@ -58,7 +86,7 @@ class ArraySource:
 class FileSource:
     """Rows of an open CodeFile, streamed block by block."""
 
-    def __init__(self, cf: Any, splits: list[str], block_rows: int) -> None:
+    def __init__(self, cf: CodeFile, splits: list[str], block_rows: int) -> None:
         self._cf = cf
         self.block_rows = block_rows
         self._labels = {s: cf.labels(s) for s in splits}

@@ -9,28 +9,25 @@ is read from the weights' metadata: torchvision's ``weights.transforms()``, timm
 
 from __future__ import annotations
 
-import importlib.util
-import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from actcode.data.preprocess import Preprocess
-from actcode.errors import CheckpointError, DataNotFoundError, InvalidParameterError
+from actcode.errors import CheckpointError, InvalidParameterError
+from actcode.models.sources import MODEL_SOURCES, get_model_source
 
-#: ``--model`` prefixes that name a library's model.
-SOURCES = ("torchvision", "timm")
 #: ``--weights`` value that names the library's pretrained weights.
 DEFAULT_WEIGHTS = "DEFAULT"
 
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A parsed ``--model``: ``torchvision:NAME``, ``timm:NAME``, ``FILE.py:FACTORY``, ``MODULE:FACTORY``."""
+    """A parsed ``--model``: ``SOURCE:NAME`` (``torchvision``, ``timm`` or a plugin), ``FILE.py:FACTORY``,
+    ``MODULE:FACTORY``."""
 
-    source: str  # "torchvision", "timm" or "factory"
+    source: str  # a model source (actcode.models.sources) or "factory"
     name: str
 
     @classmethod
@@ -41,7 +38,7 @@ class ModelRef:
         (ModelRef(source='torchvision', name='resnet18'), 'factory')
         """
         head, sep, tail = spec.partition(":")
-        if sep and head in SOURCES:
+        if sep and head and not head.endswith(".py") and head in MODEL_SOURCES:
             if not tail:
                 msg = f"--model {spec!r} names no model; write {head}:NAME, e.g. {head}:resnet18."
                 raise InvalidParameterError(msg)
@@ -52,84 +49,80 @@ class ModelRef:
         return self.name if self.source == "factory" else f"{self.source}:{self.name}"
 
 
-def _need(package: str, extra: str) -> None:
-    if importlib.util.find_spec(package) is None:
-        msg = (
-            f"--model {extra}:NAME needs the {package} package, which is not installed: "
-            f"pip install 'actcode[{extra}]'."
-        )
-        raise InvalidParameterError(msg)
+def build_named(ref: ModelRef, *, num_classes: int | None = None) -> tuple[nn.Module, Preprocess]:
+    """A library model (``SOURCE:NAME``) with random weights, and the preprocessing of its weights.
 
-
-def build_named(ref: ModelRef) -> tuple[nn.Module, Preprocess]:
-    """A torchvision or timm model with random weights, and the preprocessing its weights' metadata gives.
+    ``num_classes`` builds the model with that many outputs (a fine-tuned head): torchvision's
+    ``num_classes=``, timm's ``num_classes``. The preprocessing is the pretrained weights' own
+    whatever the head.
 
     Raises
     ------
     InvalidParameterError
-        Unknown name, or the library is not installed.
+        Unknown name, the library is not installed, or ``num_classes`` is below 1.
     """
-    if ref.source == "torchvision":
-        return _torchvision(ref.name)
-    if ref.source == "timm":
-        return _timm(ref.name)
-    msg = f"{ref} is not a library model."
-    raise InvalidParameterError(msg)
+    if num_classes is not None and num_classes < 1:
+        msg = f"--num-classes must be >= 1. Got {num_classes} instead."
+        raise InvalidParameterError(msg)
+    if ref.source == "factory":
+        msg = f"{ref} is not a library model."
+        raise InvalidParameterError(msg)
+    return get_model_source(ref.source).build(ref.name, num_classes=num_classes)
 
 
-def _torchvision(name: str) -> tuple[nn.Module, Preprocess]:
-    from torchvision import models
+def classifier(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The name and module of ``model``'s classifier head: timm's ``get_classifier()``, else the
+    last ``Linear`` (or 1x1 ``Conv2d``, as squeezenet's) module; None when there is none."""
+    getter = getattr(model, "get_classifier", None)
+    head = getter() if callable(getter) else None
+    head = head if isinstance(head, nn.Module) else None
+    last: tuple[str, nn.Module] | None = None
+    for name, module in model.named_modules():
+        if module is head:
+            return name, head
+        if isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1)):
+            last = (name, module)
+    return last
 
-    try:
-        builder = models.get_model_builder(name)
-    except ValueError:
-        close = [m for m in models.list_models() if name.lower() in m or m in name.lower()][:5]
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        msg = f"torchvision has no model {name!r}.{hint} See torchvision.models.list_models()."
-        raise InvalidParameterError(msg) from None
-    model = builder(weights=None)
-    pre = Preprocess(224, (224, 224), source="default (no weights metadata)")
-    try:
-        weights = models.get_model_weights(name).DEFAULT
-    except (ValueError, AttributeError, KeyError):
-        return model, pre
-    t = weights.transforms()
-    crop = [int(c) for c in getattr(t, "crop_size", [224])]
-    resize = [int(r) for r in getattr(t, "resize_size", crop)]
-    interp = str(getattr(t, "interpolation", "bilinear")).rsplit(".", 1)[-1].lower()
-    pre = Preprocess(
-        resize=resize[0],
-        crop=(crop[0], crop[-1]),
-        mean=tuple(float(v) for v in getattr(t, "mean", (0.0, 0.0, 0.0))),
-        std=tuple(float(v) for v in getattr(t, "std", (1.0, 1.0, 1.0))),
-        interpolation=interp,
-        source=f"torchvision {weights} transforms()",
-    )
+
+def n_outputs(model: nn.Module) -> int | None:
+    """The number of classes ``model`` predicts (its head's outputs), or None without a head."""
+    found = classifier(model)
+    if found is None:
+        return None
+    weight = getattr(found[1], "weight", None)
+    return int(weight.shape[0]) if isinstance(weight, torch.Tensor) else None
+
+
+def classes_in_state(model: nn.Module, state: dict[str, torch.Tensor]) -> int | None:
+    """The class count a state_dict's head holds: rows of the weight of ``model``'s classifier."""
+    found = classifier(model)
+    key = f"{found[0]}.weight" if found is not None else ""
+    weight = state.get(key)
+    return int(weight.shape[0]) if isinstance(weight, torch.Tensor) and weight.ndim >= 2 else None
+
+
+def build_named_for(
+    ref: ModelRef, state: dict[str, torch.Tensor] | None, *, num_classes: int | None = None
+) -> tuple[nn.Module, Preprocess]:
+    """:func:`build_named` with the class count ``num_classes`` gives, else the one ``state`` holds."""
+    model, pre = build_named(ref, num_classes=num_classes)
+    if num_classes is None and state is not None:
+        held = classes_in_state(model, state)
+        if held is not None and held != n_outputs(model):
+            model, pre = build_named(ref, num_classes=held)
     return model, pre
 
 
-def _timm(name: str) -> tuple[nn.Module, Preprocess]:
-    _need("timm", "timm")
-    import timm
-    from timm.data import resolve_data_config  # type: ignore[attr-defined]
-
-    try:
-        model = timm.create_model(name, pretrained=False)
-    except RuntimeError as exc:  # timm: "Unknown model (...)"
-        msg = f"timm has no model {name!r} ({' '.join(str(exc).split())[:120]}). See timm.list_models()."
-        raise InvalidParameterError(msg) from None
-    cfg = resolve_data_config({}, model=model)  # type: ignore[no-untyped-call]
-    size = tuple(int(s) for s in cfg.get("input_size", (3, 224, 224)))
-    crop_pct = float(cfg.get("crop_pct", 1.0) or 1.0)
-    pre = Preprocess(
-        resize=int(math.floor(size[-1] / crop_pct)),
-        crop=(size[-2], size[-1]),
-        mean=tuple(float(v) for v in cfg.get("mean", (0.0, 0.0, 0.0))),
-        std=tuple(float(v) for v in cfg.get("std", (1.0, 1.0, 1.0))),
-        interpolation=str(cfg.get("interpolation", "bilinear")),
-        source=f"timm resolve_data_config ({name})",
+def head_hint(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
+    """What to do when ``state``'s head does not fit ``model``'s (empty when it fits or has none)."""
+    held, built = classes_in_state(model, state), n_outputs(model)
+    if held is None or built is None or held == built:
+        return ""
+    return (
+        f"The file's head has {held} classes and the model {built}: pass --num-classes {held}, "
+        "or drop --num-classes to take the count from the weights."
     )
-    return model, pre
 
 
 def pretrained_state(ref: ModelRef, *, download: bool) -> tuple[dict[str, torch.Tensor], str]:
@@ -142,49 +135,14 @@ def pretrained_state(ref: ModelRef, *, download: bool) -> tuple[dict[str, torch.
     DataNotFoundError
         The weights are not cached and ``download`` is False: names the file and the folder.
     """
-    if ref.source == "torchvision":
-        from torchvision import models
-
-        try:
-            weights = models.get_model_weights(ref.name).DEFAULT
-        except (ValueError, AttributeError, KeyError):
-            msg = f"torchvision:{ref.name} has no pretrained weights; pass --weights FILE."
-            raise InvalidParameterError(msg) from None
-        folder = Path(torch.hub.get_dir()) / "checkpoints"
-        file = folder / Path(str(weights.url)).name
-        if not file.is_file() and not download:
-            msg = (
-                f"--weights DEFAULT: torchvision's {weights} file {file.name} is not in {folder}; "
-                f"download {weights.url} into that folder, or add --download."
-            )
-            raise DataNotFoundError(msg)
-        try:
-            state = torch.hub.load_state_dict_from_url(
-                str(weights.url), model_dir=str(folder), progress=False, check_hash=True, weights_only=True
-            )
-        except Exception as exc:  # a damaged cached file, a failed download's hash check, no network
-            text = " ".join(str(exc).split())[:200]
-            msg = (
-                f"--weights DEFAULT: cannot load torchvision's {weights} from {file} ({text}); "
-                "delete it, retry."
-            )
-            raise CheckpointError(msg) from None
-        return dict(state), f"torchvision {weights} ({file})"
-    _need("timm", "timm")
-    if not download:
-        msg = (
-            f"--weights DEFAULT: timm:{ref.name}'s pretrained weights are fetched from the Hugging Face hub; "
-            "add --download, or save model.state_dict() to a .safetensors file and pass --weights FILE."
-        )
-        raise DataNotFoundError(msg)
-    import timm
-
-    model = timm.create_model(ref.name, pretrained=True)
-    return dict(model.state_dict()), f"timm pretrained {ref.name}"
+    return get_model_source(ref.source).pretrained(ref.name, download=download)
 
 
-def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], *, what: str, into: str) -> None:
-    """``model.load_state_dict(state, strict=True)``, with one line naming every mismatched key.
+def load_state_strict(
+    model: nn.Module, state: dict[str, torch.Tensor], *, what: str, into: str, hint: str = ""
+) -> None:
+    """``model.load_state_dict(state, strict=True)``, with one line naming every mismatched key,
+    then ``hint`` (what to do), or a question about the architecture.
 
     Raises
     ------
@@ -206,7 +164,8 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], *, what:
                 more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
                 parts.append(f"{label} ({len(keys)}): {', '.join(keys[:5])}{more}")
         msg = (
-            f"the weights in {what} do not fit {into}: {'; '.join(parts)}. Are they for another architecture?"
+            f"the weights in {what} do not fit {into}: {'; '.join(parts)}. "
+            f"{hint or 'Are they for another architecture?'}"
         )
         raise CheckpointError(msg)
     try:
@@ -218,10 +177,14 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], *, what:
 
 __all__ = [
     "DEFAULT_WEIGHTS",
-    "SOURCES",
     "ModelRef",
     "Preprocess",
     "build_named",
+    "build_named_for",
+    "classes_in_state",
+    "classifier",
+    "head_hint",
     "load_state_strict",
+    "n_outputs",
     "pretrained_state",
 ]

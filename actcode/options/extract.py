@@ -16,6 +16,8 @@ COMPRESSIONS = ("auto", "gzip", "none")
 SITE_MODES = ("ops", "modules")
 #: Most DataLoader processes decoding images (more only exhausts processes and file handles).
 MAX_WORKERS = 64
+#: The options of a user's model on data (refused with checkpoints).
+_USER_MODEL = ("input_size", "mean", "std", "workers", "num_classes", "skip_bad", "download")
 #: Rows per forward pass when ``--batch-size`` is not given (the size check of ``--input-size``).
 DEFAULT_BATCH = 256
 
@@ -89,6 +91,14 @@ class ExtractOptions(Options):
         hi=MAX_WORKERS,
         spec=False,
     )
+    num_classes: int | None = option(
+        None,
+        "The model's class count (its head's outputs) [default: the count the --weights file's head holds, "
+        "so a fine-tuned head just works; a factory gets the data's].",
+        "int",
+        lo=1,
+        spec=False,
+    )
     skip_bad: bool = option(
         False,
         "Skip images that cannot be decoded (listed in the provenance) instead of stopping.",
@@ -144,8 +154,7 @@ class ExtractOptions(Options):
 
     def image_options_given(self) -> list[str]:
         """The image options set away from their defaults, as ``--name`` (they need a user's model)."""
-        names = ("input_size", "mean", "std", "workers", "skip_bad", "download")
-        return [label(n, None) for n in names if getattr(self, n) != self.default(n)]
+        return [label(n, None) for n in _USER_MODEL if getattr(self, n) != self.default(n)]
 
     def _common(self) -> dict[str, Any]:
         names = ("random", "seed", "batch_size", "device", "sites")

@@ -19,13 +19,13 @@ WINDOWS = ("triangle", "box")
 
 
 def _probe_names() -> tuple[str, ...]:
-    from actcode.probes.api import probe_names  # deferred: the probes import scikit-learn
+    from actcode.probes.registry import probe_names  # deferred: the probes import scikit-learn
 
     return probe_names()
 
 
 def _analysis_names() -> tuple[str, ...]:
-    from actcode.regions.api import analysis_names  # deferred: the analyses import torch
+    from actcode.regions.registry import analysis_names  # deferred: the analyses import torch
 
     return analysis_names()
 
@@ -69,7 +69,10 @@ class ProbeOptions(Options):
     STAGE = "probe"
 
     probes: tuple[str, ...] = option(
-        ("knn", "kmeans", "logreg"), "Comma list of knn, kmeans, logreg.", "strs", choices=_probe_names
+        ("knn", "kmeans", "logreg"),
+        "Comma list of knn, kmeans, logreg, or installed plugins' probes.",
+        "strs",
+        choices=_probe_names,
     )
     k: int = option(9, "Neighbours of the Hamming K-NN probe.", "int", lo=1)
     ovo: bool = option(False, "One-vs-one logistic regression (the study's) instead of multinomial.", "bool")

@@ -27,7 +27,7 @@ plus twice ``max_memory`` (scikit-learn's K-Means takes a variance over the matr
 
 from __future__ import annotations
 
-from actcode.probes.api import DEFAULT_MAX_MEMORY, PROBES, ProbeResult, probe_codes, probe_names, run_probes
+from actcode.probes.api import DEFAULT_MAX_MEMORY, PROBES, ProbeResult, probe_codes, run_probes
 from actcode.probes.kmeans import KMeansProbe, hungarian_accuracy, majority_accuracy
 from actcode.probes.knn import HammingKNNClassifier, hamming_map
 
@@ -41,6 +41,5 @@ __all__ = [
     "hungarian_accuracy",
     "majority_accuracy",
     "probe_codes",
-    "probe_names",
     "run_probes",
 ]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sklearn
@@ -14,11 +12,18 @@ import sklearn
 from actcode import __version__
 from actcode import kernels as K
 from actcode.codes import LayerInfo
+from actcode.devices import HammingSearch, accelerated, hamming_search
 from actcode.errors import InvalidParameterError, ProbeError
-from actcode.probes.dense import ColumnPlan, dense_blocks, dense_matrix, plan_columns
-from actcode.probes.kmeans import KMeansProbe
-from actcode.probes.knn import HammingKNNClassifier, hamming_map
-from actcode.probes.linear import accuracy_by_blocks, fit_logreg
+from actcode.probes.dense import ColumnPlan, plan_columns
+from actcode.probes.registry import PROBES as PROBE_REGISTRY
+from actcode.probes.registry import (
+    Probe,
+    ProbeTask,
+    ScopeCodes,
+    builtin_probe_names,
+    get_probe,
+    probe_names,
+)
 from actcode.results import SCOPE_ALL, ResultTable
 from actcode.scopes import (
     DEFAULT_MAX_MEMORY,
@@ -29,18 +34,11 @@ from actcode.scopes import (
     whole_scope,
 )
 
-#: Probe names, in the order they run.
-PROBES = ("knn", "kmeans", "logreg")
+if TYPE_CHECKING:
+    from actcode.io.codes import CodeFile
 
-
-def probe_names() -> tuple[str, ...]:
-    """The probes' names, in the order they run: the one place the CLI and the sweep spec ask."""
-    return PROBES
-
-
-_NAMES = {"knn": "K-NN", "kmeans": "K-Means", "logreg": "logistic regression"}
-
-Row = tuple[str, str, str, float]
+#: The built-in probes, in the order they run (plugins: :func:`~actcode.probes.registry.probe_names`).
+PROBES = builtin_probe_names()
 
 
 class ProbeResult:
@@ -52,43 +50,23 @@ class ProbeResult:
 
 
 def _check_probes(probes: Sequence[str]) -> list[str]:
-    chosen = [p.strip() for p in probes if p.strip()]
-    bad = [p for p in chosen if p not in PROBES]
+    """The chosen probes, built-ins in run order then plugins; an unknown name lists every name."""
+    chosen = list(dict.fromkeys(p.strip() for p in probes if p.strip()))
+    bad = [p for p in chosen if p not in PROBE_REGISTRY]
     if bad or not chosen:
         got = ",".join(probes) or "nothing"
-        msg = f"--probes must be a comma list of {', '.join(PROBES)}. Got {got!r} instead."
+        msg = f"--probes must be a comma list of {', '.join(probe_names())}. Got {got!r} instead."
+        for name in bad:
+            PROBE_REGISTRY.check_loaded(name)  # a plugin that failed to load says so
         raise InvalidParameterError(msg)
-    return [p for p in PROBES if p in chosen]
-
-
-@dataclass
-class _Task:
-    """One probing task: the probed splits (training split first), settings, and what is collected."""
-
-    splits: list[str]
-    classes: np.ndarray
-    k: int
-    ovo: bool
-    seed: int
-    n_init: int | str
-    knn_map: bool
-    max_memory: int
-    say: Callable[[str], None]
-    params: dict[str, Any]
-    engine: Any = None
-    rows: list[Row] = field(default_factory=list)
-
-    @property
-    def train(self) -> str:
-        return self.splits[0]
+    builtin = builtin_probe_names()
+    return [p for p in builtin if p in chosen] + [p for p in chosen if p not in builtin]
 
 
 def _check_task(
     codes: Mapping[str, np.ndarray],
     labels: Mapping[str, np.ndarray],
-    chosen: list[str],
     train_split: str,
-    k: int,
     where: str,
     say: Callable[[str], None],
 ) -> tuple[list[str], list[str], np.ndarray]:
@@ -109,108 +87,33 @@ def _check_task(
     for s in unlabeled:
         say(f"split {s!r} has no labels (all -1): no probe is evaluated on it")
     splits = [train_split] + [s for s in codes if s != train_split and s not in unlabeled]
-    y_train = np.asarray(labels[train_split], np.int64)
-    classes = np.unique(y_train)
-    if "knn" in chosen and not (1 <= k <= y_train.size):
-        msg = (
-            f"--k = {k} must be between 1 and the {y_train.size} rows of the training split {train_split!r}."
-        )
-        raise InvalidParameterError(msg)
-    for p in ("kmeans", "logreg"):
-        if p in chosen and classes.size < 2:
-            msg = (
-                f"the {_NAMES[p]} probe cannot run on {where}: the training split {train_split!r} has a "
-                f"single class (label {classes[0]}), so there is nothing to separate. "
-                "Run only --probes knn, or use codes of two or more classes."
-            )
-            raise ProbeError(msg)
-    if "kmeans" in chosen:
-        small = [s for s in splits if codes[s].shape[0] < classes.size]
-        if small:
-            msg = (
-                f"the K-Means probe cannot run on {where}: split {small[0]!r} has "
-                f"{codes[small[0]].shape[0]} rows, "
-                f"fewer than the {classes.size} clusters (one per class)."
-            )
-            raise ProbeError(msg)
+    classes = np.unique(np.asarray(labels[train_split], np.int64))
     return splits, unlabeled, classes
 
 
-def _params(chosen: list[str], task: _Task, unlabeled: list[str]) -> dict[str, Any]:
+def _params(chosen: list[str], task: ProbeTask, unlabeled: list[str]) -> dict[str, Any]:
     """The parameters recorded with the results (before the probes add columns, warnings and times)."""
-    train, seed = task.train, task.seed
     params: dict[str, Any] = {
         "actcode_version": __version__,
         "sklearn_version": sklearn.__version__,
         "probes": chosen,
-        "train_split": train,
+        "train_split": task.train,
         "eval_splits": task.splits[1:],
         "skipped_splits": {s: "no labels (all -1)" for s in unlabeled},
-        "seed": seed,
+        "seed": task.seed,
         "max_memory": task.max_memory,
         "n_classes": int(task.classes.size),
         "columns": {},
         "warnings": [],
         "seconds": {},
     }
-    if "knn" in chosen:
-        params["knn"] = {
-            "n_neighbors": task.k,
-            "metric": "hamming",
-            "tie_break": "distance",
-            "map": task.knn_map,
-            "map_ties": "stable by training index",
-            "fit_split": train,
-            "search": "numba popcount" if task.engine is None else task.engine.describe(),
-        }
-    if "kmeans" in chosen:
-        params["kmeans"] = {
-            "n_clusters": int(task.classes.size),
-            "n_init": task.n_init,
-            "random_state": seed,
-            "fit": "separately on each split",
-            "mappings": ["majority", "hungarian"],
-        }
-    if "logreg" in chosen:
-        params["logreg"] = {
-            "model": "OneVsOneClassifier(LogisticRegression)"
-            if task.ovo
-            else "LogisticRegression (multinomial)",
-            "solver": "lbfgs",
-            "C": 1.0,
-            "max_iter": 100,
-            "random_state": seed,
-            "fit_split": train,
-        }
+    for name in chosen:
+        params[name] = get_probe(name).params(task)
     return params
 
 
-def _probe_knn(
-    task: _Task, scope: str, sc: dict[str, np.ndarray], lab: dict[str, np.ndarray], n_bits: int
-) -> None:
-    """Hamming K-NN fit on the training split; accuracy (and mAP) on every other split."""
-    t0 = time.perf_counter()
-    train = task.train
-    task.say(f"{scope}: K-NN (k={task.k}) on {sc[train].shape[0]} training rows")
-    knn = HammingKNNClassifier(task.k, engine=task.engine).fit(sc[train], lab[train])
-    for s in task.splits[1:]:
-        task.rows.append((s, scope, "knn_accuracy", float((knn.predict(sc[s]) == lab[s]).mean())))
-        if task.knn_map:
-            m = hamming_map(
-                sc[train],
-                lab[train],
-                sc[s],
-                lab[s],
-                n_bits=n_bits,
-                train_words=knn.train_words_,
-                engine=task.engine,
-            )
-            task.rows.append((s, scope, "knn_map", m))
-    task.params["seconds"][f"{scope}/knn"] = round(time.perf_counter() - t0, 3)
-
-
 def _column_plan(
-    task: _Task, scope: str, sc: dict[str, np.ndarray], units: np.ndarray, itemsize: int
+    task: ProbeTask, scope: str, sc: dict[str, np.ndarray], units: np.ndarray, itemsize: int
 ) -> ColumnPlan:
     """The columns the dense probes use on this scope (constant units dropped; a subset over budget)."""
     counts = np.sum([K.bit_counts(sc[s]) for s in task.splits], axis=0)
@@ -228,65 +131,22 @@ def _column_plan(
     return plan
 
 
-def _probe_kmeans(
-    task: _Task, scope: str, sc: dict[str, np.ndarray], lab: dict[str, np.ndarray], plan: ColumnPlan
-) -> None:
-    """K-Means fit on each split; clusters mapped to labels by majority and by Hungarian matching."""
-    t0 = time.perf_counter()
-    for s in task.splits:
-        task.say(f"{scope}: K-Means on {s} ({sc[s].shape[0]} x {plan.columns.size})")
-        X = dense_matrix(sc[s], plan, np.float64)
-        km = KMeansProbe(int(task.classes.size), n_init=task.n_init, random_state=task.seed).fit(X, lab[s])
-        del X
-        task.rows += [
-            (s, scope, "kmeans_majority_accuracy", km.majority_accuracy_),
-            (s, scope, "kmeans_hungarian_accuracy", km.hungarian_accuracy_),
-            (s, scope, "kmeans_approximate", float(plan.approximate)),
-        ]
-        task.params["kmeans"]["n_init_used"] = km.n_init_
-    task.params["seconds"][f"{scope}/kmeans"] = round(time.perf_counter() - t0, 3)
-
-
-def _probe_logreg(
-    task: _Task, scope: str, sc: dict[str, np.ndarray], lab: dict[str, np.ndarray], plan: ColumnPlan
-) -> None:
-    """Logistic regression fit on the training split; accuracy on every split, in row blocks."""
-    t0 = time.perf_counter()
-    train = task.train
-    task.say(f"{scope}: logistic regression on {train} ({sc[train].shape[0]} x {plan.columns.size})")
-    model, notes = fit_logreg(dense_matrix(sc[train], plan), lab[train], ovo=task.ovo, seed=task.seed)
-    task.params["warnings"] += [f"{scope} logreg: {n}" for n in notes]
-    block = max(1, int(task.max_memory // (4 * max(1, plan.columns.size))) // 8)
-    for s in task.splits:
-        acc = accuracy_by_blocks(model, dense_blocks(sc[s], plan, block), lab[s])
-        task.rows += [
-            (s, scope, "logreg_accuracy", acc),
-            (s, scope, "logreg_approximate", float(plan.approximate)),
-        ]
-    task.params["seconds"][f"{scope}/logreg"] = round(time.perf_counter() - t0, 3)
-
-
 def _probe_scope(
-    task: _Task,
-    chosen: list[str],
+    task: ProbeTask,
+    chosen: list[Probe],
     scope: Scope,
     codes: Mapping[str, np.ndarray],
     labels: Mapping[str, np.ndarray],
 ) -> None:
-    """Every chosen probe on one scope of the codes."""
+    """Every chosen probe on one scope of the codes (the dense column plan made once, for the widest)."""
     sc = {s: np.ascontiguousarray(codes[s][:, scope.lo : scope.hi]) for s in task.splits}
     lab = {s: np.asarray(labels[s], np.int64) for s in task.splits}
     units = scope.relative_units()
-    if "knn" in chosen:
-        _probe_knn(task, scope.name, sc, lab, units.size)
-    if "kmeans" not in chosen and "logreg" not in chosen:
-        return
-    itemsize = 8 if "kmeans" in chosen else 4  # float64 for K-Means, float32 for LR
-    plan = _column_plan(task, scope.name, sc, units, itemsize)
-    if "kmeans" in chosen:
-        _probe_kmeans(task, scope.name, sc, lab, plan)
-    if "logreg" in chosen:
-        _probe_logreg(task, scope.name, sc, lab, plan)
+    itemsize = max(p.dense_itemsize for p in chosen)
+    plan = _column_plan(task, scope.name, sc, units, itemsize) if itemsize > 0 else None
+    data = ScopeCodes(scope.name, sc, lab, int(units.size), plan)
+    for probe in chosen:
+        probe.run(task, data)
 
 
 def probe_codes(
@@ -306,7 +166,7 @@ def probe_codes(
     network: Mapping[str, float] | None = None,
     log: Callable[[str], None] | None = None,
     where: str = "the codes",
-    engine: Any = None,
+    engine: HammingSearch | None = None,
 ) -> ProbeResult:
     """Run the probes on packed codes held in memory.
 
@@ -318,7 +178,9 @@ def probe_codes(
     labels : mapping of str to ndarray of shape (n_samples,)
     layers : list of LayerInfo
         Layer table of the rows.
-    probes : sequence of {"knn", "kmeans", "logreg"}
+    probes : sequence of str
+        Names of probes: the built-ins ``knn``, ``kmeans``, ``logreg`` or installed plugins
+        (:func:`~actcode.probes.registry.probe_names`).
     scopes : list of LayerInfo, optional
         Probe each of these sites on its own (scopes ``layer:<name>``); default: the whole
         code (scope ``all``).
@@ -336,8 +198,9 @@ def probe_codes(
         Bytes allowed for one dense matrix (see the module docstring).
     network : mapping of str to float, optional
         The network's own accuracy per split.
-    engine : actcode.search.TorchHamming, optional
-        Run the K-NN and mAP with torch products on this device (same results).
+    engine : HammingSearch, optional
+        Run the K-NN and mAP with this search (:func:`actcode.devices.hamming_search`; same
+        results); None: the Numba kernels.
 
     Returns
     -------
@@ -345,11 +208,14 @@ def probe_codes(
     """
     chosen = _check_probes(probes)
     say = log or (lambda _msg: None)
-    splits, unlabeled, classes = _check_task(codes, labels, chosen, train_split, k, where, say)
-    task = _Task(splits, classes, k, ovo, seed, n_init, knn_map, max_memory, say, params={}, engine=engine)
+    splits, unlabeled, classes = _check_task(codes, labels, train_split, where, say)
+    task = ProbeTask(splits, classes, k, ovo, seed, n_init, knn_map, max_memory, say, {}, where, engine)
+    impls = [get_probe(name) for name in chosen]
+    for probe in impls:
+        probe.check(task, codes)
     task.params = _params(chosen, task, unlabeled)
     for scope in [whole_scope(layers)] if scopes is None else layer_scopes(scopes):
-        _probe_scope(task, chosen, scope, codes, labels)
+        _probe_scope(task, impls, scope, codes, labels)
     for s in splits:
         if network and s in network:
             task.rows.append((s, SCOPE_ALL, "network_accuracy", float(network[s])))
@@ -358,7 +224,7 @@ def probe_codes(
     return ProbeResult(ResultTable.from_rows(task.rows), task.params)
 
 
-def _network_accuracy(cf: Any, split: str) -> float | None:
+def _network_accuracy(cf: CodeFile, split: str) -> float | None:
     if not (cf.labels(split) >= 0).any():
         return None
     info = cf.split_info(split)
@@ -407,10 +273,10 @@ def run_probes(
     table : ResultTable
     """
     from actcode.io import add_results, open_codes
-    from actcode.search import hamming_engine
 
     chosen = _check_probes(probes)
-    engine = hamming_engine(device) if "knn" in chosen else None
+    # the device is resolved once, here; the Numba kernels need no engine (and no torch)
+    engine = accelerated(hamming_search(device)) if any(get_probe(p).uses_search for p in chosen) else None
     check_max_memory(max_memory)
     with open_codes(path) as cf:
         if splits:

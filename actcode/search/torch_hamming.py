@@ -97,6 +97,16 @@ class TorchHamming:
         """How the search ran, for the results' parameters: ``"torch int8 on cuda:0"``."""
         return f"torch {self.method} on {self.device}"
 
+    def topk(self, queries: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`topk_hamming_torch` (the :class:`~actcode.devices.HammingSearch` protocol)."""
+        return topk_hamming_torch(queries, train, k, self)
+
+    def average_precision(
+        self, queries: np.ndarray, query_labels: np.ndarray, train: np.ndarray, train_labels: np.ndarray
+    ) -> np.ndarray:
+        """:func:`average_precision_torch` (the :class:`~actcode.devices.HammingSearch` protocol)."""
+        return average_precision_torch(queries, query_labels, train, train_labels, self)
+
     @property
     def chunk_bytes(self) -> int:
         """Packed bytes unpacked per product: a multiple of 8, within the method's exact range."""

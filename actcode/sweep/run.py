@@ -14,7 +14,7 @@ from typing import Any
 from actcode.errors import ActcodeFileNotFoundError, FormatError, InvalidParameterError, OutputError
 from actcode.io.atomic import disk_full_error
 from actcode.sweep.cells import Cell, CellTask, StageOptions, cell_files, cell_state, make_cells
-from actcode.sweep.executors import EXECUTORS, Backend, ExecutorOptions
+from actcode.sweep.executors import Backend, ExecutorOptions, make_backend
 from actcode.sweep.manifest import MANIFEST, append_record, attempt_record, last_records, read_manifest
 from actcode.sweep.spec import SweepSpec
 
@@ -98,26 +98,6 @@ def sweep_status(spec: SweepSpec) -> SweepReport:
         files = cell_files(spec.runs_dir, cell, stages, _finished(rec)) if state == "done" else []
         reports.append(CellReport(cell, state, rec, files))
     return SweepReport(spec, reports, damaged=damaged)
-
-
-def make_backend(
-    executor: str, options: ExecutorOptions, spec: SweepSpec, log: Callable[[str], None] | None = None
-) -> Backend:
-    """The executor named ``executor`` (see :data:`~actcode.sweep.executors.EXECUTORS`)."""
-    if executor == "local":
-        from actcode.sweep.executors.local import LocalBackend
-
-        return LocalBackend(options, log)
-    if executor == "slurm":
-        from actcode.sweep.executors.slurm import SlurmBackend
-
-        return SlurmBackend(options, log, folder=spec.out / "submitit", sweep_name=spec.name)
-    if executor == "ray":
-        from actcode.sweep.executors.ray import RayBackend
-
-        return RayBackend(options, log)
-    msg = f"--executor must be one of {', '.join(EXECUTORS)}. Got {executor!r} instead."
-    raise InvalidParameterError(msg)
 
 
 def run_sweep(

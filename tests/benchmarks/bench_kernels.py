@@ -205,6 +205,44 @@ def bench_knn(d: dict[str, np.ndarray], lines: list[str], limits: dict[str, floa
     )
 
 
+def _class_nn(words: np.ndarray, y: np.ndarray, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
+    """measure's nearest-neighbour pass: every row a query, 32 MiB row blocks merged through state."""
+    n = words.shape[0]
+    q = np.arange(n, dtype=np.int64)
+    step = max(1, (32 << 20) // (8 * words.shape[1]))
+    state = None
+    for s in range(0, n, step):
+        rows = [(s, words[s : s + step], y[s : s + step])]
+        state = K.nearest_class_distances(words, y, q, rows, state=state, symmetric=symmetric)
+    assert state is not None
+    return state
+
+
+def bench_symmetric(packed: np.ndarray, y: np.ndarray, lines: list[str], faiss_peer: bool = True) -> None:
+    """measure's nearest-class distances within one split: each pair once against each pair twice."""
+    n, n_bits = packed.shape[0], 8 * packed.shape[1]
+    words = K.to_words(packed)
+    _class_nn(words[:64], y[:64], True)  # compile
+    _class_nn(words[:64], y[:64], False)
+    t_one, (w1, b1) = best(lambda: _class_nn(words, y, False), 1)
+    t_sym, (w2, b2) = best(lambda: _class_nn(words, y, True), 1)
+    same = bool((w1 == w2).all() and (b1 == b2).all())
+    text = (
+        f"  nearest-class distances within {n} rows x {n_bits} bits (measure's NN pass): each pair twice "
+        f"{t_one:.2f} s | each pair once {t_sym:.2f} s -> {t_one / t_sym:.2f}x; same minima: {same}"
+    )
+    if faiss_peer:
+        import faiss
+
+        index = faiss.IndexBinaryFlat(n_bits)
+        index.add(packed)
+        index.search(packed[:64], 2)
+        t_faiss, _ = best(lambda: index.search(packed, 2), 1)
+        text += f"\n    vs FAISS IndexBinaryFlat self-search, k=2 (nearest other row): {t_faiss:.2f} s -> "
+        text += f"{t_faiss / t_sym:.2f}x"
+    lines.append(text)
+
+
 def bench_dense_probes(d: dict[str, np.ndarray], lines: list[str]) -> None:
     import warnings
 
@@ -288,6 +326,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,4000", help="Code lengths D to benchmark.")
     ap.add_argument("--only-uniqueness", action="store_true", help="Run the uniqueness comparison alone.")
     ap.add_argument(
+        "--symmetric",
+        default="",
+        help="Only the symmetric nearest-neighbour search, on ROWSxBITS,... (e.g. 10000x1000,2000x200000).",
+    )
+    ap.add_argument(
         "--quick", action="store_true", help="Fewer scikit-learn queries; skip the dense probes at D > 1000."
     )
     args = ap.parse_args()
@@ -295,6 +338,14 @@ def main() -> None:
         f"actcode kernel benchmark  ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"numba {numba.__version__}, numpy {np.__version__}, load average {os.getloadavg()[0]:.1f})"
     ]
+    if args.symmetric:
+        for item in args.symmetric.split(","):
+            n, n_bits = (int(v) for v in item.lower().split("x"))
+            say(f"symmetric search, {n} x {n_bits} bits ...")
+            b, y, _ = synthetic_bits(n, n_bits, n_classes=10, flip=0.3, duplicates=0.05, seed=0)
+            bench_symmetric(np.packbits(b, axis=1), y, lines, faiss_peer=n_bits <= 8192)
+        print("\n".join(lines))
+        return
     if args.only_uniqueness:
         for n_bits in (int(s) for s in args.sizes.split(",")):
             lines.append(f"D = {n_bits} bits, N_train = {N_TRAIN}:")
@@ -314,6 +365,7 @@ def main() -> None:
         lines.append(f"D = {n_bits} bits, N_train = {N_TRAIN}, N_test = {N_TEST}:")
         bench_uniqueness(d, lines)
         bench_knn(d, lines, limits, args.quick)
+        bench_symmetric(d["packed_test"], d["y_test"], lines)
         if not (args.quick and n_bits > 1000):
             bench_dense_probes(d, lines)
         if n_bits == 1000:

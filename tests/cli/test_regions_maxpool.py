@@ -18,6 +18,8 @@ from actcode.extraction.user import extract_user_model
 from actcode.io import open_codes
 from actcode.regions import api as regions_api
 from actcode.regions.affine import NotPiecewiseAffineError
+from actcode.regions.analyses import kernel as kernel_analysis
+from actcode.regions.analyses import local as local_analysis
 from actcode.regions.api import RegionsConfig, regions_file
 from tests.reliability._run import error_lines, run
 
@@ -95,8 +97,12 @@ def test_asking_for_plane_on_a_max_pool_network_is_refused_before_any_work(
         msg = "an analysis ran before the refusal"
         raise AssertionError(msg)
 
-    for name in ("PieceRunner", "local_complexity", "kernel_rows"):
-        monkeypatch.setattr(regions_api, name, boom)
+    for module, name in (
+        (regions_api, "PieceRunner"),
+        (local_analysis, "local_complexity"),
+        (kernel_analysis, "kernel_rows"),
+    ):
+        monkeypatch.setattr(module, name, boom)
     cfg = RegionsConfig(analyses=("local", "kernel", "plane"), model=opts[1], weights=opts[3], device="cpu")
     with pytest.raises(InvalidParameterError, match="--analyses plane"):
         regions_file(path, cfg, output=tmp_path / "no2.h5")

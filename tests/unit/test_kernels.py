@@ -188,6 +188,62 @@ def test_nearest_class_distances_match_reference(cs: CodeSet, data: st.DataObjec
     np.testing.assert_array_equal(between, rb)
 
 
+def _symmetric(
+    w: np.ndarray, labels: np.ndarray, qi: np.ndarray, blocks: list[tuple[int, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The symmetric search fed one block a call through ``state``, as measure feeds it."""
+    state = None
+    for s, b in blocks:
+        state = K.nearest_class_distances(
+            w[qi], labels[qi], qi, [(s, b, labels[s : s + b.shape[0]])], state=state, symmetric=True
+        )
+    assert state is not None
+    return state
+
+
+@SETTINGS
+@given(cs=code_sets(min_rows=2, max_rows=60), data=st.data())
+def test_symmetric_nearest_class_distances_equal_the_one_sided_search(
+    cs: CodeSet, data: st.DataObject
+) -> None:
+    # every row a query (measure's default) or a sample; any blocking, blocks in any order;
+    # equal and duplicate rows give many ties
+    n = cs.codes.shape[0]
+    sample = np.unique(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n)))
+    qi = np.arange(n) if data.draw(st.booleans()) else sample
+    block = data.draw(st.integers(1, n))
+    w = K.to_words(cs.codes)
+    blocks = _blocks(w, block)
+    order = data.draw(st.permutations(range(len(blocks))))
+    within, between = _symmetric(w, cs.labels, qi, [blocks[i] for i in order])
+    rows = [(s, b, cs.labels[s : s + b.shape[0]]) for s, b in blocks]
+    ow, ob = K.nearest_class_distances(w[qi], cs.labels[qi], qi, rows)
+    rw, rb = ref.nearest_class_distances(cs.codes, cs.labels, qi)
+    np.testing.assert_array_equal(within, ow)
+    np.testing.assert_array_equal(between, ob)
+    np.testing.assert_array_equal(within, rw)
+    np.testing.assert_array_equal(between, rb)
+
+
+@pytest.mark.parametrize("n_bytes", [40, 230])  # 5 words (four-query tiles) and 29 words (row pairs)
+def test_symmetric_search_on_many_rows_with_ties(n_bytes: int) -> None:
+    # enough rows for several tiles per worker, odd sizes for the tails, many duplicate rows
+    rng = np.random.default_rng(n_bytes)
+    n = 300
+    mask = rng.integers(0, 256, (1, n_bytes), dtype=np.uint8)  # some columns always off: closer rows
+    codes = rng.integers(0, 256, (n, n_bytes), dtype=np.uint8) & mask
+    codes[rng.integers(0, n, 100)] = codes[rng.integers(0, n, 100)]
+    labels = rng.integers(0, 4, n)
+    w = K.to_words(codes)
+    for qi in (np.arange(n), np.sort(rng.choice(n, 61, replace=False))):
+        within, between = _symmetric(w, labels, qi, _blocks(w, 61)[::-1])
+        rw, rb = ref.nearest_class_distances(codes, labels, qi)
+        np.testing.assert_array_equal(within, rw)
+        np.testing.assert_array_equal(between, rb)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        K.nearest_class_distances(w[:2], labels[:2], np.array([1, 0]), [(0, w, labels)], symmetric=True)
+
+
 @SETTINGS
 @given(cs=code_sets(min_rows=2), data=st.data())
 def test_average_precision_matches_reference(cs: CodeSet, data: st.DataObject) -> None:

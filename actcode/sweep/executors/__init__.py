@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from actcode.sweep.executors.base import EXECUTORS, Backend, ExecutorOptions
+from actcode.sweep.executors.base import (
+    EXECUTORS,
+    Backend,
+    ExecutorOptions,
+    executor_names,
+    make_backend,
+    register_executor,
+)
 
-__all__ = ["EXECUTORS", "Backend", "ExecutorOptions"]
+__all__ = ["EXECUTORS", "Backend", "ExecutorOptions", "executor_names", "make_backend", "register_executor"]

@@ -1,17 +1,42 @@
-"""What every executor does: run cell tasks somewhere, report each record as it ends, cancel the rest."""
+"""What every executor does: run cell tasks somewhere, report each record as it ends, cancel the rest.
+
+Executors form a registry (:data:`EXECUTORS`): each module of this package that defines a
+:class:`Backend` subclass registers it with :func:`register_executor`, so adding a built-in
+executor is one new module here; plugins are :class:`Backend` subclasses named by entry points
+of the group ``actcode.executors``. Each executor has its own options dataclass
+(``Backend.Options``, as hydra's launchers have), read from the spec table of its name.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from actcode.errors import InvalidParameterError
+from actcode.registry import Registry
 from actcode.sweep.cells import CellTask
 
-#: ``--executor`` choices.
-EXECUTORS = ("local", "slurm", "ray")
+if TYPE_CHECKING:
+    from actcode.sweep.spec import SweepSpec
+
+OptionsT = TypeVar("OptionsT")
+
+
+def options_from_mapping(cls: type[OptionsT], table: Mapping[str, Any], where: str) -> OptionsT:
+    """An executor's options dataclass from a spec table; an unknown key is refused, naming it."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    unknown = [k for k in table if k not in names]
+    if unknown:
+        msg = f"{where}: unknown option {unknown[0]!r}; the options are {', '.join(names) or '(none)'}."
+        raise InvalidParameterError(msg)
+    return cls(**dict(table))
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of an executor that has none of its own."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +67,17 @@ class Backend(abc.ABC):
 
     #: Name of the executor (``--executor``).
     name = ""
+    #: Built-ins are listed in this order; plugins after them.
+    order: ClassVar[int] = 100
+    #: Its own options: a dataclass read from the spec table ``[NAME]`` (see :func:`options_from_mapping`).
+    Options: ClassVar[type] = NoOptions
+
+    @classmethod
+    def create(
+        cls, options: ExecutorOptions, spec: SweepSpec, log: Callable[[str], None] | None = None
+    ) -> Backend:
+        """The engine for a sweep (an executor that needs the spec, such as its folder, overrides this)."""
+        return cls(options, log)
 
     def __init__(self, options: ExecutorOptions, log: Callable[[str], None] | None = None) -> None:
         self.options = options
@@ -75,6 +111,43 @@ def failed_record(task: CellTask, error: str, exit_code: int = 1) -> dict[str, A
     return rec
 
 
+def _accept(name: str, obj: object) -> type[Backend]:
+    if not (isinstance(obj, type) and issubclass(obj, Backend)):
+        msg = f"the entry point {name!r} is not an executor: it must name a subclass of Backend"
+        raise TypeError(msg)
+    return obj
+
+
+#: Executors by name: the modules of this package, then the ``actcode.executors`` plugins.
+EXECUTORS: Registry[type[Backend]] = Registry(
+    "executor",
+    "actcode.executors",
+    builtins="actcode.sweep.executors",
+    accept=_accept,
+    order=lambda b: b.order,
+)
+
+B = TypeVar("B", bound=type[Backend])
+
+
+def register_executor(backend: B) -> B:
+    """Class decorator: register a built-in executor under its ``name``."""
+    EXECUTORS.register(backend.name, backend)
+    return backend
+
+
+def executor_names() -> tuple[str, ...]:
+    """Every executor: the built-ins, then the installed plugins (``--executor`` choices)."""
+    return EXECUTORS.names()
+
+
+def make_backend(
+    executor: str, options: ExecutorOptions, spec: SweepSpec, log: Callable[[str], None] | None = None
+) -> Backend:
+    """The engine of the executor named ``executor`` (a built-in or a plugin)."""
+    return EXECUTORS.get(executor, option="--executor").create(options, spec, log)
+
+
 #: The engine (package) of each optional executor, and the extra that installs it.
 ENGINES = {"slurm": ("submitit", "slurm"), "ray": ("ray", "ray")}
 
@@ -89,4 +162,16 @@ def missing_extra(executor: str) -> InvalidParameterError:
     return InvalidParameterError(msg)
 
 
-__all__ = ["ENGINES", "Backend", "ExecutorOptions", "failed_record", "missing_extra"]
+__all__ = [
+    "ENGINES",
+    "EXECUTORS",
+    "Backend",
+    "ExecutorOptions",
+    "NoOptions",
+    "executor_names",
+    "failed_record",
+    "make_backend",
+    "missing_extra",
+    "options_from_mapping",
+    "register_executor",
+]

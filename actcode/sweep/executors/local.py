@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any
 
 from actcode.sweep.cells import CellTask, run_cell
-from actcode.sweep.executors.base import Backend, failed_record
+from actcode.sweep.executors.base import Backend, failed_record, register_executor
 
 #: Environment variables that size the thread pools of OpenMP, BLAS and Numba in a worker.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -94,6 +94,7 @@ def _run_in_worker(task: CellTask) -> dict[str, Any]:
         _STATE["in_cell"] = False
 
 
+@register_executor
 class LocalBackend(Backend):
     """``concurrent.futures.ProcessPoolExecutor`` with ``jobs`` spawned workers.
 
@@ -103,6 +104,7 @@ class LocalBackend(Backend):
     """
 
     name = "local"
+    order = 10
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

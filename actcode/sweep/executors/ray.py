@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from actcode.sweep.cells import CellTask, run_cell
-from actcode.sweep.executors.base import Backend, failed_record, missing_extra
+from actcode.sweep.executors.base import (
+    Backend,
+    ExecutorOptions,
+    failed_record,
+    missing_extra,
+    options_from_mapping,
+    register_executor,
+)
+
+if TYPE_CHECKING:
+    from actcode.sweep.spec import SweepSpec
 
 
+@dataclass(frozen=True)
+class RayOptions:
+    """The ``[ray]`` table (and ``--address``, ``--num-cpus``, ``--num-gpus``)."""
+
+    address: str | None = None
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+
+@register_executor
 class RayBackend(Backend):
     """``ray.remote(run_cell).options(num_cpus=..., num_gpus=...)``, one task per cell.
 
@@ -21,6 +41,15 @@ class RayBackend(Backend):
     """
 
     name = "ray"
+    order = 30
+    Options = RayOptions
+
+    @classmethod
+    def create(
+        cls, options: ExecutorOptions, spec: SweepSpec, log: Callable[[str], None] | None = None
+    ) -> Backend:
+        options_from_mapping(RayOptions, options.ray or {}, f"{spec.path} [ray]")
+        return cls(options, log)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -6,17 +6,41 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actcode.errors import InvalidParameterError
 from actcode.sweep.cells import CellTask, run_cell
-from actcode.sweep.executors.base import Backend, failed_record, missing_extra
+from actcode.sweep.executors.base import (
+    Backend,
+    ExecutorOptions,
+    failed_record,
+    missing_extra,
+    options_from_mapping,
+    register_executor,
+)
+
+if TYPE_CHECKING:
+    from actcode.sweep.spec import SweepSpec
 
 #: Default wall time of one cell, in minutes, when neither ``--time`` nor the spec gives one.
 DEFAULT_MINUTES = 24 * 60
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """The ``[slurm]`` table (and the command line's SLURM options); see :func:`sbatch_parameters`."""
+
+    partition: str | None = None
+    time: int | None = None
+    gpus_per_task: int = 0
+    cpus_per_task: int = 0
+    mem: str | None = None
+    array_parallelism: int = 0
+    sbatch: Sequence[str] = ()
+    setup: Sequence[str] = ()
 
 
 def sbatch_parameters(slurm: dict[str, Any], name: str) -> dict[str, Any]:
@@ -92,6 +116,7 @@ def sbatch_script(slurm: dict[str, Any], name: str, n_cells: int, folder: str | 
     return str(_make_sbatch_string(command=command, folder=folder, map_count=n_cells, **args))
 
 
+@register_executor
 class SlurmBackend(Backend):
     """submitit's ``AutoExecutor``: ``map_array`` submits the cells as one SLURM job array.
 
@@ -101,6 +126,15 @@ class SlurmBackend(Backend):
     """
 
     name = "slurm"
+    order = 20
+    Options = SlurmOptions
+
+    @classmethod
+    def create(
+        cls, options: ExecutorOptions, spec: SweepSpec, log: Callable[[str], None] | None = None
+    ) -> Backend:
+        options_from_mapping(SlurmOptions, options.slurm or {}, f"{spec.path} [slurm]")
+        return cls(options, log, folder=spec.out / "submitit", sweep_name=spec.name)
 
     def __init__(self, *args: Any, folder: Path, sweep_name: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,0 +1,1 @@
+"""The built-in probes, one per module; each module registers its probe when imported."""
