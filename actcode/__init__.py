@@ -62,6 +62,11 @@ _EXPORTS: dict[str, str] = {
     "PieceRunner": "actcode.regions",
     "walk_segments": "actcode.regions",
     "partition_plane": "actcode.regions",
+    # every stage's options object (what its command and a sweep spec's table build)
+    "ExtractOptions": "actcode.options",
+    "MeasureOptions": "actcode.options",
+    "ProbeOptions": "actcode.options",
+    "RegionsOptions": "actcode.options",
     # charts
     "CurvesDisplay": "actcode.charts",
     "SliceDisplay": "actcode.charts.regions",

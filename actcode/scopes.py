@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from actcode.codes import LayerInfo
 from actcode.errors import InvalidParameterError
+from actcode.lists import comma_list
 from actcode.results import SCOPE_ALL, layer_scope, upto_scope
+from actcode.sizes import check_allocation
 
 #: Default memory budget (bytes) of measure (codes held in memory) and probe (one dense matrix).
 DEFAULT_MAX_MEMORY = 4 << 30
@@ -80,6 +83,53 @@ def check_splits(available: list[str], wanted: list[str] | None, where: str) -> 
     return list(dict.fromkeys(wanted))
 
 
+#: Splits ``extract`` writes from a checkpoint: the examples trained on, the official test split,
+#: random inputs.
+SPLITS = ("train", "test", "random")
+#: The splits of a checkpoint's code file when ``--splits`` is not given.
+DEFAULT_SPLITS = ("train", "test")
+
+
+def parse_splits(
+    splits: str | Sequence[str] | None,
+    random: int = 0,
+    *,
+    option: str = "--splits",
+    random_option: str = "--random",
+) -> list[str]:
+    """Check and order a checkpoint's splits (default :data:`DEFAULT_SPLITS`); ``random > 0`` adds ``random``.
+
+    ``option`` and ``random_option`` name the options in messages (a sweep spec's keys).
+
+    Examples
+    --------
+    >>> parse_splits("test,train"), parse_splits(["train"], random=10), parse_splits(None)
+    (['test', 'train'], ['train', 'random'], ['train', 'test'])
+    """
+    out: list[str] = []
+    for name in comma_list(DEFAULT_SPLITS if splits is None else splits):
+        if name in out:
+            continue
+        if name not in SPLITS:
+            msg = f"{option}: unknown split {name!r}; choose among {', '.join(SPLITS)} (comma-separated)."
+            raise InvalidParameterError(msg)
+        out.append(name)
+    if random < 0:
+        msg = f"{random_option} must be a number of inputs >= 0. Got {random} instead."
+        raise InvalidParameterError(msg)
+    # each row keeps its label, prediction and index (3 int64) in memory until it is written
+    check_allocation(24 * random, f"{random_option} {random} (24 bytes per row held in memory)")
+    if "random" in out and random == 0:
+        msg = f"{option} random needs {random_option} N, the number of random inputs to draw."
+        raise InvalidParameterError(msg)
+    if random > 0 and "random" not in out:
+        out.append("random")
+    if not out:
+        msg = f"{option} selects no split; choose among {', '.join(SPLITS)}."
+        raise InvalidParameterError(msg)
+    return out
+
+
 def check_max_memory(max_memory: int) -> int:
     """``max_memory`` after checking that it is positive."""
     if max_memory <= 0:
@@ -90,6 +140,9 @@ def check_max_memory(max_memory: int) -> int:
 
 __all__ = [
     "DEFAULT_MAX_MEMORY",
+    "DEFAULT_SPLITS",
+    "SPLITS",
+    "parse_splits",
     "MAX_SCOPE_SITES",
     "check_scope_sites",
     "Scope",

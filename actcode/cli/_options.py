@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from actcode.cli._common import err_console, printable, verbosity
+from actcode.cli._common import emit_json, emit_path, err_console, printable, verbosity
 from actcode.errors import InvalidParameterError
+from actcode.io.atomic import resolve_output
 from actcode.lists import comma_list
+from actcode.options.core import Options, cli_text
+from actcode.options.results import SEARCH_DEVICE_HELP
 from actcode.results import ResultTable
 from actcode.sizes import parse_bytes as parse_bytes
 
@@ -34,6 +38,7 @@ ResultsOutputOpt = Annotated[
 ResultsJsonOpt = Annotated[
     bool, typer.Option("--json", help="One JSON record per result row on stdout instead of paths.")
 ]
+
 
 def device_option(panel: str | None = None) -> Any:
     """``--device`` of the commands that run a network (train, extract, regions)."""
@@ -68,14 +73,49 @@ DeviceOpt = Annotated[str, device_option()]
 DataRootOpt = Annotated[str | None, data_root_option()]
 
 #: Where the Hamming search of measure and probe runs.
-SearchDeviceOpt = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        help="Where the Hamming nearest-neighbour search runs: auto (CUDA when available), cpu "
-        "(Numba kernels), cuda, cuda:N or mps (exact torch matrix products; same results).",
-    ),
-]
+SearchDeviceOpt = Annotated[str, typer.Option("--device", help=SEARCH_DEVICE_HELP)]
+
+
+def stage_option(cls: type[Options], name: str, *flags: str, panel: str | None = None) -> Any:
+    """The ``typer.Option`` of the stage option ``name``: its help from the options object (see
+    :func:`actcode.options.option`); flags ``--name`` (``--name/--no-name`` for a flag on by default)."""
+    opt = cls.options()[name][1]
+    if not flags:
+        dashed = name.replace("_", "-")
+        on = opt.kind == "bool" and cls.default(name) is True
+        flags = (f"--{dashed}/--no-{dashed}",) if on else (f"--{dashed}",)
+    return typer.Option(*flags, help=opt.help, rich_help_panel=panel)
+
+
+_Opts = TypeVar("_Opts", bound=Options)
+
+
+def options_from_params(cls: type[_Opts], params: Mapping[str, Any]) -> _Opts:
+    """The checked options object of a command's parsed parameters (named as the option or its field,
+    such as ``knn_map`` for ``--map``); the others are not options (inputs, outputs)."""
+    values: dict[str, Any] = {}
+    for name, (field_name, _) in cls.options().items():
+        key = name if name in params else field_name
+        if key in params:
+            values[name] = params[key]
+    return cls.from_mapping(values)
+
+
+def stage_default(cls: type[Options], name: str) -> Any:
+    """The default of the stage option ``name`` as the command line spells it (``4GiB``, ``knn,kmeans``)."""
+    return cli_text(cls.default(name), cls.options()[name][1].kind)
+
+
+def emit_results(kind: str, out: Path, table: ResultTable, *, as_json: bool) -> None:
+    """What measure, probe and regions write on stdout: the file's path, or with ``--json`` one record
+    per result row (an infinity, such as NASWOT's -inf, as ``value_text``: strict JSON has none)."""
+    if not as_json:
+        emit_path(out)
+        return
+    for rec, (*_, value) in zip(table.to_records(), table.rows(), strict=True):
+        if math.isinf(value):
+            rec = {**rec, "value": None, "value_text": "-inf" if value < 0 else "inf"}
+        emit_json({"path": str(out), "kind": kind, **rec})
 
 
 def split_list(text: str | None) -> list[str] | None:
@@ -88,8 +128,6 @@ def split_list(text: str | None) -> list[str] | None:
 def check_output(output: Path | None, files: list[str]) -> None:
     """``--output`` names one file, so it needs exactly one input; it is checked before any work."""
     if output is not None and len(files) == 1:
-        from actcode.io.atomic import resolve_output
-
         resolve_output(output, inputs=files)
     if output is not None and len(files) != 1:
         msg = (

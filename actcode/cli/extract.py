@@ -10,14 +10,21 @@ import typer
 
 from actcode.cli._common import emit_json, emit_path, log, progress, protect_stdout, read_input_paths
 from actcode.cli._errors import handle_errors, run_batch
-from actcode.cli._options import DataRootOpt, DeviceOpt, TrustModelCodeOpt
-from actcode.config import check_seed
-from actcode.errors import InvalidParameterError, OutputError
+from actcode.cli._options import (
+    DataRootOpt,
+    TrustModelCodeOpt,
+    options_from_params,
+    stage_default,
+    stage_option,
+)
+from actcode.errors import InvalidParameterError
+from actcode.io import open_codes
+from actcode.options import ExtractOptions
+
+_O = ExtractOptions
 
 
 def _summary(path: Path) -> dict[str, Any]:
-    from actcode.io import open_codes
-
     with open_codes(path) as cf:
         return {
             "path": str(path),
@@ -29,67 +36,26 @@ def _summary(path: Path) -> dict[str, Any]:
         }
 
 
-def _out_dir(out_dir: Path | None) -> Path | None:
-    if out_dir is None:
-        return None
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        msg = f"cannot create --out-dir {out_dir}: {exc.strerror or exc}."
-        raise OutputError(msg) from None
-    return out_dir
-
-
-def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        msg = f"{option} must be comma-separated numbers such as 0.485,0.456,0.406. Got {text!r} instead."
-        raise InvalidParameterError(msg) from None
-
-
 def _user_model(
-    model: str,
-    weights: str | None,
-    dataset: str,
-    output: Path | None,
-    out_dir: Path | None,
-    common: dict[str, Any],
-    options: dict[str, Any],
-) -> Path:
+    model: str, weights: str | None, dataset: str, labels: Path | None, opts: ExtractOptions,
+    output: Path | None, out_dir: Path | None, data_root: str | None,
+) -> Path:  # fmt: skip
     """``--model`` with ``--weights``/``--dataset``: one code file of a user's model on the data."""
-    from actcode.extraction.user import extract_user_model
+    from actcode.extraction import extract_user_model, user_model_output  # deferred: torch
 
     protect_stdout()  # the user's model may print, from forward or a thread: stdout keeps the paths
-    target = output
-    folder = _out_dir(out_dir)
-    if target is None and folder is not None:
-        if weights is None or weights == "DEFAULT":
-            msg = "without a --weights file, name the output with -o/--output."
-            raise InvalidParameterError(msg)
-        target = folder / (Path(weights).stem + ".h5")
+    target = user_model_output(weights, output, out_dir)
     with progress() as bar:
         task = bar.add_task(Path(model.rpartition(":")[0]).name or model, total=None)
         return extract_user_model(
-            model,
-            weights=weights,
-            dataset=dataset,
-            output=target,
+            model, weights=weights, dataset=dataset, labels=labels, output=target, data_root=data_root,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            **common,
-            **options,
-        )
+            **opts.user_model_kwargs(),
+        )  # fmt: skip
 
 
 def _user_mode(
-    model: str | None,
-    weights: str | None,
-    dataset: str | None,
-    image_opts: dict[str, Any],
-    download: bool,
-    skip_bad: bool,
+    model: str | None, weights: str | None, dataset: str | None, labels: Path | None, opts: ExtractOptions
 ) -> bool:
     """Whether this is a user's model on data (``--model`` with ``--weights``/``--dataset``); refuse
     the options of that mode otherwise."""
@@ -97,9 +63,8 @@ def _user_mode(
         weights is not None or dataset is not None or model.partition(":")[0] in ("torchvision", "timm")
     )
     if not user_mode:
-        given = [k for k, v in image_opts.items() if v is not None]
-        if download or skip_bad:
-            given.append("--download" if download else "--skip-bad")
+        given = ["--labels"] * (labels is not None) + opts.image_options_given()
+        given += ["--weights"] * (weights is not None)
         if given:
             msg = f"{given[0]} goes with --model and --weights/--dataset (your own model on your data)."
             raise InvalidParameterError(msg)
@@ -108,51 +73,25 @@ def _user_mode(
 
 def _extract_checkpoints(
     paths: list[str] | None,
-    output: Path | None,
-    out_dir: Path | None,
-    shard: str | None,
+    targets: tuple[Path | None, Path | None, str | None],
     common: dict[str, Any],
     report: Callable[[Path], None],
 ) -> None:
     """One code file per checkpoint (paths from the arguments or stdin)."""
+    from actcode.extraction import extract, parse_shard, plan_outputs  # deferred: torch
+
+    output, out_dir, shard = targets
     inputs = read_input_paths(paths, what="checkpoints")
-    if output is not None and len(inputs) > 1:
-        msg = (
-            f"-o/--output names one file but {len(inputs)} checkpoints were given; use --out-dir for several."
-        )
-        raise InvalidParameterError(msg)
-    if output is not None and out_dir is not None:
-        msg = "give -o/--output or --out-dir, not both."
-        raise InvalidParameterError(msg)
-    from actcode.extraction.shards import parse_shard
-
     part = parse_shard(shard)  # a bad --shard fails before any checkpoint is read
-    folder = _out_dir(out_dir)
-    if folder is not None:
-        stems = [Path(p).stem for p in inputs]
-        dupes = sorted({s for s in stems if stems.count(s) > 1})
-        if dupes:
-            msg = (
-                f"--out-dir: several checkpoints share the name {dupes[0]!r}, so their outputs would collide."
-            )
-            raise InvalidParameterError(msg)
-
-    from actcode.extraction import extract
-    from actcode.extraction.api import default_output
-
+    planned = dict(zip(inputs, plan_outputs(inputs, output=output, out_dir=out_dir, shard=part), strict=True))
     with progress() as bar:
 
         def one(src: str) -> Path:
-            named = folder / default_output(Path(src).stem + ".pt", part).name if folder else None
-            target = output if output is not None else named
             task = bar.add_task(Path(src).name, total=None)
             path = extract(
-                src,
-                output=target,
-                shard=part,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-                **common,
-            )
+                src, output=planned[src], shard=part,
+                progress=lambda done, total: bar.update(task, completed=done, total=total), **common,
+            )  # fmt: skip
             report(path)
             return path
 
@@ -165,34 +104,12 @@ def command(
         list[str] | None,
         typer.Argument(help="Checkpoints (.pt from actcode train); '-' or none reads paths from stdin."),
     ] = None,
-    splits: Annotated[
-        str | None,
-        typer.Option(
-            "--splits",
-            help="Comma-separated splits: train, test, random for checkpoints and study datasets [default: "
-            "train,test]; those of an image folder (train, val, test) [default: all].",
-        ),
-    ] = None,
-    random: Annotated[
-        int,
-        typer.Option(
-            "--random",
-            help="Add a 'random' split of N inputs drawn uniformly in the data's value range, with the "
-            "data's input shape (labels -1: no label).",
-        ),
-    ] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
-    layers: Annotated[
-        str | None,
-        typer.Option(
-            "--layers", help="Sites to keep: comma-separated names, globs (layer1.*) or indices (0,-1)."
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", help="Rows per forward pass [default: 256, less for long codes]."),
-    ] = None,
-    device: DeviceOpt = "auto",
+    splits: Annotated[str | None, stage_option(_O, "splits")] = stage_default(_O, "splits"),
+    random: Annotated[int, stage_option(_O, "random")] = stage_default(_O, "random"),
+    seed: Annotated[int, stage_option(_O, "seed")] = stage_default(_O, "seed"),
+    layers: Annotated[str | None, stage_option(_O, "layers")] = stage_default(_O, "layers"),
+    batch_size: Annotated[int | None, stage_option(_O, "batch_size")] = stage_default(_O, "batch_size"),
+    device: Annotated[str, stage_option(_O, "device")] = stage_default(_O, "device"),
     output: Annotated[
         Path | None,
         typer.Option(
@@ -221,9 +138,7 @@ def command(
             "or DEFAULT for a torchvision/timm model's pretrained weights (fetched only with --download).",
         ),
     ] = None,
-    download: Annotated[
-        bool, typer.Option("--download", help="Allow --weights DEFAULT to download the pretrained weights.")
-    ] = False,
+    download: Annotated[bool, stage_option(_O, "download")] = stage_default(_O, "download"),
     dataset: Annotated[
         str | None,
         typer.Option(
@@ -236,59 +151,16 @@ def command(
     labels: Annotated[
         Path | None, typer.Option("--labels", help="With --dataset npy:PATH: a .npy of integer labels.")
     ] = None,
-    input_size: Annotated[
-        int | None,
-        typer.Option(
-            "--input-size",
-            help="Images: the centre crop's side in pixels (the resize keeps its ratio) [default: from "
-            "the weights' metadata; required for a FILE.py/MODULE factory on an image folder].",
-        ),
-    ] = None,
-    mean: Annotated[
-        str | None, typer.Option("--mean", help="Images: per-channel mean, e.g. 0.485,0.456,0.406.")
-    ] = None,
-    std: Annotated[
-        str | None, typer.Option("--std", help="Images: per-channel std, e.g. 0.229,0.224,0.225.")
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers", help="Processes decoding images (DataLoader workers) [default: CPUs/2, at most 4]."
-        ),
-    ] = None,
-    skip_bad: Annotated[
-        bool,
-        typer.Option(
-            "--skip-bad",
-            help="Skip images that cannot be decoded (listed in the provenance) instead of stopping.",
-        ),
-    ] = False,
-    num_classes: Annotated[
-        int | None,
-        typer.Option(
-            "--num-classes",
-            help="The model's class count (its head's outputs) [default: the count the --weights file's "
-            "head holds, so a fine-tuned head just works; a factory gets the data's].",
-        ),
-    ] = None,
+    input_size: Annotated[int | None, stage_option(_O, "input_size")] = stage_default(_O, "input_size"),
+    mean: Annotated[str | None, stage_option(_O, "mean")] = stage_default(_O, "mean"),
+    std: Annotated[str | None, stage_option(_O, "std")] = stage_default(_O, "std"),
+    workers: Annotated[int | None, stage_option(_O, "workers")] = stage_default(_O, "workers"),
+    skip_bad: Annotated[bool, stage_option(_O, "skip_bad")] = stage_default(_O, "skip_bad"),
+    num_classes: Annotated[int | None, stage_option(_O, "num_classes")] = stage_default(_O, "num_classes"),
     trust_model_code: TrustModelCodeOpt = False,
-    sites: Annotated[
-        str,
-        typer.Option(
-            "--sites",
-            help="ops: every ReLU-like op, whatever its spelling; modules: calls of "
-            "nn.ReLU/LeakyReLU/PReLU/RReLU modules only (models that call F.relu are refused).",
-        ),
-    ] = "ops",
+    sites: Annotated[str, stage_option(_O, "sites")] = stage_default(_O, "sites"),
     data_root: DataRootOpt = None,
-    compression: Annotated[
-        str,
-        typer.Option(
-            "--compression",
-            help="auto (deflate a split only if its first block shrinks to 70 % or less), gzip (deflate, "
-            "readable everywhere) or none.",
-        ),
-    ] = "auto",
+    compression: Annotated[str, stage_option(_O, "compression")] = stage_default(_O, "compression"),
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON record per output file on stdout.")
     ] = False,
@@ -330,24 +202,8 @@ def command(
     code not allowed to run, or a dataset that does not fit the model, 7 output cannot be
     written.
     """
-    check_seed(seed)
-    if compression not in ("auto", "gzip", "none"):
-        msg = f"--compression must be auto, gzip or none. Got {compression!r} instead."
-        raise InvalidParameterError(msg)
-    image_opts = {"--labels": labels, "--input-size": input_size, "--mean": mean, "--std": std,
-                  "--workers": workers, "--weights": weights, "--num-classes": num_classes}  # fmt: skip
-    user_mode = _user_mode(model, weights, dataset, image_opts, download, skip_bad)
-    common: dict[str, Any] = {
-        "compression": None if compression == "none" else compression,
-        "splits": splits,
-        "random": random,
-        "layers": layers,
-        "batch_size": batch_size,
-        "device": device,
-        "seed": seed,
-        "data_root": data_root,
-        "sites": sites,
-    }
+    opts = options_from_params(ExtractOptions, locals())
+    user_mode = _user_mode(model, weights, dataset, labels, opts)
 
     def report(path: Path) -> None:
         info = _summary(path)
@@ -368,21 +224,9 @@ def command(
         if paths:
             msg = "give either checkpoints or --model with --weights/--dataset, not both."
             raise InvalidParameterError(msg)
-        options = {
-            "labels": labels,
-            "input_size": input_size,
-            "mean": _floats(mean, "--mean"),
-            "std": _floats(std, "--std"),
-            "workers": workers,
-            "skip_bad": skip_bad,
-            "download": download,
-            "num_classes": num_classes,
-        }
-        report(_user_model(model, weights, dataset or "digits", output, out_dir, common, options))
+        report(_user_model(model, weights, dataset or "digits", labels, opts, output, out_dir, data_root))
         return
+    common: dict[str, Any] = {**opts.checkpoint_kwargs(), "data_root": data_root}
     if trust_model_code or model is not None:
         common.update({"model": model, "trust_model_code": trust_model_code})
-    if common["splits"] is None:
-        common["splits"] = "train,test"
-
-    _extract_checkpoints(paths, output, out_dir, shard, common, report)
+    _extract_checkpoints(paths, (output, out_dir, shard), common, report)

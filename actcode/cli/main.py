@@ -89,7 +89,7 @@ app.command("regions", epilog=EPILOG)(regions.command)
 app.add_typer(chart.app, name="chart")
 app.command("info", epilog=EPILOG)(info.command)
 app.command("validate", epilog=EPILOG)(validate.command)
-app.command("sweep", epilog=EPILOG)(sweep.command)
+app.add_typer(sweep.app, name="sweep")
 app.command("table", epilog=EPILOG)(table.command)
 
 

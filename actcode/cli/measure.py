@@ -4,64 +4,40 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
-from actcode.cli._common import emit_json, emit_path, log, read_input_paths
+from actcode.cli._common import log, read_input_paths
 from actcode.cli._errors import handle_errors, run_batch
 from actcode.cli._options import (
     CodeFilesArg,
     ResultsJsonOpt,
     ResultsOutputOpt,
-    SearchDeviceOpt,
     check_output,
-    parse_bytes,
+    emit_results,
+    options_from_params,
     print_table,
-    split_list,
+    stage_default,
+    stage_option,
 )
-from actcode.config import check_seed
 from actcode.metrics import table_columns
+from actcode.options import MeasureOptions
 
 _COLUMNS = table_columns("measure")
+_O = MeasureOptions
 
 
 @handle_errors("measure")
 def command(
     paths: CodeFilesArg = None,
-    splits: Annotated[
-        str | None, typer.Option("--splits", help="Comma list of splits to measure (default: all).")
-    ] = None,
-    layers: Annotated[
-        str | None,
-        typer.Option(
-            "--layers",
-            help="Comma list of sites (names, globs or indices) for the per-layer and prefix scopes.",
-        ),
-    ] = None,
-    per_layer: Annotated[
-        bool, typer.Option("--per-layer/--no-per-layer", help="Scopes layer:<site>.")
-    ] = True,
-    prefixes: Annotated[
-        bool, typer.Option("--prefixes/--no-prefixes", help="Scopes upto:<site> (cumulative).")
-    ] = True,
-    nn: Annotated[bool, typer.Option("--nn/--no-nn", help="Hamming nearest-neighbour statistics.")] = True,
-    nn_sample: Annotated[
-        int | None,
-        typer.Option(
-            "--nn-sample",
-            help="Query rows per split for the NN statistics; 0 = all. "
-            "Default: all up to 20000 rows, else 10000 (seeded).",
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the NN query sample.")] = 0,
-    max_memory: Annotated[
-        str,
-        typer.Option(
-            "--max-memory", help="Hold codes in memory up to this size, else stream them (e.g. 4GiB)."
-        ),
-    ] = "4GiB",
+    splits: Annotated[str | None, stage_option(_O, "splits")] = stage_default(_O, "splits"),
+    layers: Annotated[str | None, stage_option(_O, "layers")] = stage_default(_O, "layers"),
+    per_layer: Annotated[bool, stage_option(_O, "per_layer")] = stage_default(_O, "per_layer"),
+    prefixes: Annotated[bool, stage_option(_O, "prefixes")] = stage_default(_O, "prefixes"),
+    nn: Annotated[bool, stage_option(_O, "nn")] = stage_default(_O, "nn"),
+    nn_sample: Annotated[int | None, stage_option(_O, "nn_sample")] = stage_default(_O, "nn_sample"),
+    seed: Annotated[int, stage_option(_O, "seed")] = stage_default(_O, "seed"),
+    max_memory: Annotated[str, stage_option(_O, "max_memory")] = stage_default(_O, "max_memory"),
     output: ResultsOutputOpt = None,
     as_json: ResultsJsonOpt = False,
-    device: SearchDeviceOpt = "auto",
+    device: Annotated[str, stage_option(_O, "device")] = stage_default(_O, "device"),
 ) -> None:
     """Measure the encoding properties of code files, per split and scope.
 
@@ -73,32 +49,16 @@ def command(
     /results/measure. A table goes to stderr; stdout carries the file path for the next
     command (or JSON records with --json).
     """
-    check_seed(seed)
+    opts = options_from_params(MeasureOptions, locals())
     files = read_input_paths(paths, what="code files")
     check_output(output, files)
-    budget = parse_bytes(max_memory)
-    from actcode.measures import measure_file
+
+    from actcode.measures import measure_file  # deferred: Numba compiles on import, not needed for --help
 
     def one(path: str) -> None:
         log(f"measuring {path}", level=1)
-        out, table = measure_file(
-            path,
-            splits=split_list(splits),
-            layers=split_list(layers),
-            prefixes=prefixes,
-            per_layer=per_layer,
-            nn=nn,
-            nn_sample=nn_sample,
-            seed=seed,
-            max_memory=budget,
-            output=output,
-            device=device,
-        )
+        out, table = measure_file(path, **opts.kwargs(), output=output)
         print_table(f"measure: {out}", table, _COLUMNS)
-        if as_json:
-            for rec in table.to_records():
-                emit_json({"path": str(out), "kind": "measure", **rec})
-        else:
-            emit_path(out)
+        emit_results("measure", out, table, as_json=as_json)
 
     run_batch("measure", files, one)

@@ -10,6 +10,7 @@ import typer
 from actcode.cli._common import emit_json, emit_path, log, read_input_paths
 from actcode.cli._errors import handle_errors
 from actcode.cli._options import CodeFilesArg
+from actcode.io.merge import merge_shards
 
 
 @handle_errors("merge")
@@ -28,8 +29,6 @@ def command(
     under its name only when complete and is identical, in its codes, labels, predictions and
     indices, to an unsharded extraction. Its path goes to stdout.
     """
-    from actcode.io.merge import merge_shards
-
     files = read_input_paths(paths, what="shard files")
     out = merge_shards(files, output, log=lambda m: log(m, level=1))
     log(f"{out}: merged {len(files)} shards", level=0)

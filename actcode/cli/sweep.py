@@ -5,17 +5,62 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
+import typer._click as click
+from rich.table import Table
+from typer.core import TyperGroup
 
 from actcode.cli._common import emit_path, err_console, log, printable, verbosity
-from actcode.cli._errors import handle_errors
-from actcode.errors import InvalidParameterError
+from actcode.cli._errors import EPILOG, handle_errors
+from actcode.errors import ActcodeError, InvalidParameterError
+from actcode.sweep import (
+    ExecutorOptions,
+    Progress,
+    SweepReport,
+    SweepSpec,
+    load_saved_spec,
+    load_spec,
+    run_sweep,
+    sweep_status,
+)
+from actcode.sweep.cells import CELL_STATES
+from actcode.sweep.executors.slurm import sbatch_script
+from actcode.sweep.run import combine
+from actcode.sweep.spec import parse_minutes
 
-if TYPE_CHECKING:
-    from actcode.sweep import Progress, SweepReport, SweepSpec
 
+class _RunByDefault(TyperGroup):
+    """``actcode sweep SPEC ...`` is ``actcode sweep run SPEC ...``: a first word that is not a
+    subcommand (a spec file, or an option of ``run``) goes to ``run``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_RunByDefault,
+    help="Run a study's grid from a TOML spec (sweep run SPEC, or sweep SPEC), or show its state "
+    "(sweep status OUT|SPEC).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+_SetsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a spec value: TABLE.KEY=VALUE, such as train.epochs=5."),
+]
+_GridsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--grid", help="Set a grid axis: KEY=V1,V2,..., such as width=4,8 (repeatable)."),
+]
+_OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="The sweep's folder. Default: the spec's 'out', else sweeps/NAME."),
+]
 _E = "Executor"
 #: Damaged manifest lines shown one by one; the rest are counted.
 _MAX_NOTES = 5
@@ -23,27 +68,13 @@ _S = "SLURM (--executor slurm)"
 _R = "Ray (--executor ray)"
 
 
+@app.command("run", epilog=EPILOG)
 @handle_errors("sweep")
-def command(
-    spec: Annotated[
-        str, typer.Argument(help="The sweep spec (TOML); or 'status' followed by a sweep folder or spec.")
-    ],
-    target: Annotated[
-        str | None,
-        typer.Argument(help="With 'status': the sweep folder (OUT) or its spec.", show_default=False),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="The sweep's folder. Default: the spec's 'out', else sweeps/NAME."),
-    ] = None,
-    sets: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a spec value: TABLE.KEY=VALUE, such as train.epochs=5."),
-    ] = None,
-    grids: Annotated[
-        list[str] | None,
-        typer.Option("--grid", help="Set a grid axis: KEY=V1,V2,..., such as width=4,8 (repeatable)."),
-    ] = None,
+def run(
+    spec: Annotated[str, typer.Argument(help="The sweep spec (TOML).")],
+    out: _OutOpt = None,
+    sets: _SetsOpt = None,
+    grids: _GridsOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List each cell and its state; run nothing.")
     ] = False,
@@ -82,26 +113,20 @@ def command(
     """Run a study's grid: for each cell, train, then extract, measure and probe every checkpoint.
 
     The spec is TOML: a [train] table of fixed `actcode train` options, a [grid] table of lists
-    (their product is the set of cells), optional [extract], [measure] and [probe] tables, and
-    `stages` to stop early. A cell is identified by train's run hash, so a rerun does only the
-    cells that are not done, and a cell finished by hand (`actcode train --out OUT/runs ... |
-    actcode extract | actcode measure | actcode probe`) counts as done. Checkpoints and code
+    (their product is the set of cells), optional [extract], [measure], [probe] and [regions]
+    tables, and `stages` (default train, extract, measure, probe; add regions to run it). Every
+    option of every table is checked before anything runs, --dry-run included. A cell is
+    identified by train's run hash, so a rerun does only the cells that are not done, and a
+    cell finished by hand (`actcode train --out OUT/runs ... | actcode extract | actcode
+    measure | actcode probe`) counts as done. Checkpoints and code
     files go to OUT/runs, a log per cell to OUT/logs, one record per attempt to OUT/sweep.jsonl.
 
     stdout: the code files of every done cell, in grid order, for `actcode chart`. stderr: live
-    progress, then a summary table. `actcode sweep status OUT` prints the table of states.
+    progress, then a summary table. `actcode sweep status OUT` prints the table of states;
+    `actcode sweep SPEC` is `actcode sweep run SPEC`.
     Exit codes: the first failed cell's code; 130 on Ctrl-C or SIGTERM (running cells are
     cancelled, finished ones kept: run again to resume).
     """
-    from actcode.sweep import ExecutorOptions, load_spec, run_sweep, sweep_status
-    from actcode.sweep.run import combine
-
-    if spec == "status":
-        _status(target, out, sets or [], grids or [])
-        return
-    if target is not None:
-        msg = f"got an extra argument {target!r}; only 'actcode sweep status' takes a second one."
-        raise InvalidParameterError(msg)
     if jobs < 1 or threads < 0:
         msg = f"--jobs must be >= 1 and --threads >= 0. Got --jobs {jobs}, --threads {threads} instead."
         raise InvalidParameterError(msg)
@@ -141,9 +166,6 @@ def command(
 
 def _whole_spec(spec: str, out: Path | None, sets: list[str]) -> SweepSpec | None:
     """The spec without the command line's --grid axes (what ``sweep status OUT`` shows); None if invalid."""
-    from actcode.errors import ActcodeError
-    from actcode.sweep import load_spec
-
     try:
         return load_spec(spec, out=out, sets=sets)
     except ActcodeError:
@@ -152,9 +174,6 @@ def _whole_spec(spec: str, out: Path | None, sets: list[str]) -> SweepSpec | Non
 
 def _emit_done(spec: SweepSpec) -> None:
     """On an interrupt: the files of the cells that are done, on stdout, for the pipe."""
-    from actcode.errors import ActcodeError
-    from actcode.sweep import sweep_status
-
     try:
         paths = sweep_status(spec).paths
     except (ActcodeError, OSError):
@@ -163,36 +182,37 @@ def _emit_done(spec: SweepSpec) -> None:
         emit_path(path)
 
 
+@app.command("status", epilog=EPILOG)
+@handle_errors("sweep")
+def status(
+    target: Annotated[str, typer.Argument(help="The sweep folder (OUT) or its spec.", show_default=False)],
+    out: _OutOpt = None,
+    sets: _SetsOpt = None,
+    grids: _GridsOpt = None,
+) -> None:
+    """Print the state of every cell of a sweep: done, partial, pending or failed.
+
+    TARGET is the sweep's folder (the spec it ran is kept there) or its spec file (with the
+    same --out, --set and --grid as the run).
+    """
+    p = Path(target)
+    spec = load_saved_spec(p) if p.is_dir() else load_spec(p, out=out, sets=sets or [], grids=grids or [])
+    _summary(sweep_status(spec), ran_only=False, force=True)
+
+
 def _overrides(base: dict[str, Any], **values: Any) -> dict[str, Any]:
     return {**base, **{k: v for k, v in values.items() if v is not None}}
 
 
 def _minutes(text: str) -> int:
-    from actcode.sweep.spec import parse_minutes
-
     return parse_minutes(text, "--time")
 
 
-def _status(target: str | None, out: Path | None, sets: list[str], grids: list[str]) -> None:
-    from actcode.sweep import load_saved_spec, load_spec, sweep_status
-
-    if target is None:
-        msg = "'actcode sweep status' needs the sweep folder (OUT) or its spec file."
-        raise InvalidParameterError(msg)
-    p = Path(target)
-    spec = load_saved_spec(p) if p.is_dir() else load_spec(p, out=out, sets=sets, grids=grids)
-    _summary(sweep_status(spec), ran_only=False, force=True)
-
-
 def _dry_run(spec: SweepSpec, executor: str, slurm: dict[str, Any]) -> None:
-    from actcode.sweep import sweep_status
-
     report = sweep_status(spec)
     _summary(report, ran_only=False, force=True)
     err_console.print(f"{report.trainings_to_run()} training(s) to run")
     if executor == "slurm":
-        from actcode.sweep.executors.slurm import sbatch_script
-
         todo = sum(1 for c in report.cells if c.state != "done")
         script = sbatch_script(slurm, f"actcode-{spec.name}", max(1, todo), spec.out / "submitit")
         err_console.print(f"\nthe job array's sbatch script ({todo} cells):\n", markup=False)
@@ -203,10 +223,6 @@ def _summary(report: SweepReport, *, ran_only: bool, force: bool = False, after_
     """The table of cells on stderr: every cell, or with ``ran_only`` the ones this run tried."""
     if verbosity() < 0 and not force:
         return
-    from rich.table import Table
-
-    from actcode.sweep.cells import CELL_STATES
-
     for line in report.damaged[:_MAX_NOTES]:  # reported, skipped; the other lines are kept
         err_console.print(f"actcode sweep: warning: skipped a damaged manifest line: {printable(line)}")
     if len(report.damaged) > _MAX_NOTES:
@@ -328,9 +344,7 @@ def _bar(spec: SweepSpec, eta: _Eta) -> Iterator[Any]:
 
         def update(p: Progress) -> None:
             eta.update(p)
-            bar.update(
-                task, total=p.total, completed=p.done, state=f"{p.failed} failed, {p.running} running"
-            )
+            bar.update(task, total=p.total, completed=p.done, state=f"{p.failed} failed, {p.running} running")
 
         yield update
 

@@ -9,6 +9,7 @@ import typer
 
 from actcode.cli._common import emit_path, log, read_input_paths
 from actcode.cli._errors import handle_errors
+from actcode.table import code_files, table_files
 
 
 @handle_errors("table")
@@ -49,8 +50,6 @@ def command(
     files are read one at a time and the rows stream through a temporary spool, so memory and
     open files stay bounded whatever the number of files.
     """
-    from actcode.table import code_files, table_files
-
     files = code_files(read_input_paths(paths, what="code files or folders"))
     out, n = table_files(files, output, wide=wide, raw_csv=raw_csv)
     log(f"{out}: {n} rows from {len(files)} code files", level=0)

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from actcode.cli._common import emit_path, err_console, log, progress, verbosity
 from actcode.cli._errors import handle_errors
 from actcode.cli._options import data_root_option, device_option
-from actcode.train_options import train_config
+from actcode.config import TrainConfig
+from actcode.data import load_dataset
+from actcode.train_options import TRAIN_OPTIONS, train_config
 
 if TYPE_CHECKING:
-    from actcode.config import TrainConfig
-    from actcode.training import EpochReport
+    from actcode.training import EpochReport  # torch
 
 _M = "Model"
 _D = "Data"
 _F = "Factors"
 _O = "Optimisation"
 _R = "Run"
+
+
+def train_config_of(params: Mapping[str, Any]) -> TrainConfig:
+    """The TrainConfig of the command's parsed parameters (each of :data:`TRAIN_OPTIONS` is one)."""
+    return train_config({k: params[k] for k in TRAIN_OPTIONS})
 
 
 @handle_errors("train")
@@ -175,48 +182,10 @@ def command(
     as in the paper. Checkpoint names show the factors, such as
     runs/digits-mlp-w64-d1-n1150-wd0-do0-ln0-bn1-s0-<hash>-e0020.pt.
     """
-    config = train_config(
-        {
-            "dataset": dataset,
-            "data_root": data_root,
-            "download": download,
-            "model": model,
-            "width": width,
-            "depth": depth,
-            "widths": widths,
-            "activation": activation,
-            "bn": bn,
-            "dropout": dropout,
-            "width_mult": width_mult,
-            "plan": plan,
-            "fc": fc,
-            "epochs": epochs,
-            "save_at": save_at,
-            "sample_size": sample_size,
-            "sample_order": sample_order,
-            "tile": tile,
-            "label_noise": label_noise,
-            "noise_mode": noise_mode,
-            "weight_decay": weight_decay,
-            "optimizer": optimizer,
-            "lr": lr,
-            "momentum": momentum,
-            "lr_schedule": lr_schedule,
-            "lr_step": lr_step,
-            "lr_gamma": lr_gamma,
-            "batch_size": batch_size,
-            "early_stop": early_stop,
-            "seed": seed,
-            "device": device,
-            "threads": threads,
-            "out": out,
-        }
-    )
-
-    from actcode.data import load_dataset
+    config = train_config_of(locals())
 
     data = load_dataset(config.data)  # missing or bad files fail here, before torch is imported
-    from actcode.training import train
+    from actcode.training import train  # deferred: torch
 
     reports: list[EpochReport] = []
     # rich draws nothing on a stderr that is not a terminal, but its stop() still writes a

@@ -7,6 +7,7 @@ from actcode.extraction.api import SPLITS, dataset_splits, default_output, extra
 from actcode.extraction.custom import load_user_model, load_weights
 from actcode.extraction.inputs import NO_LABEL, ArrayInputs, RandomInputs, SplitInputs
 from actcode.extraction.packing import pack_padded, pack_rows, pad_bits, padded_width
+from actcode.extraction.plan import make_out_dir, plan_outputs, user_model_output
 from actcode.extraction.recorder import OpRecorder, SiteRecorder
 from actcode.extraction.run import (
     BIT_DEFINITION,
@@ -15,6 +16,7 @@ from actcode.extraction.run import (
     extract_codes,
     extract_model,
 )
+from actcode.extraction.shards import Shard, parse_shard
 from actcode.extraction.sites import (
     DynamicSitesError,
     FunctionalActivationError,
@@ -29,6 +31,11 @@ from actcode.extraction.sites import (
 from actcode.extraction.user import extract_user_model
 
 __all__ = [
+    "Shard",
+    "make_out_dir",
+    "parse_shard",
+    "plan_outputs",
+    "user_model_output",
     "BIT_DEFINITION",
     "NO_LABEL",
     "SPLITS",

@@ -15,49 +15,11 @@ from actcode.extraction.run import extract_model
 from actcode.extraction.shards import Shard, parse_shard, shard_record, shard_splits
 from actcode.io import file_sha256
 from actcode.io.atomic import resolve_output
-from actcode.lists import comma_list
-from actcode.sizes import check_allocation
+from actcode.scopes import DEFAULT_SPLITS, SPLITS, parse_splits
 
 if TYPE_CHECKING:
     from actcode.checkpoints import Checkpoint
     from actcode.data import Dataset, DataSpec
-
-#: Splits ``extract`` knows: the examples trained on, the official test split, random inputs.
-SPLITS = ("train", "test", "random")
-
-
-def parse_splits(splits: str | Sequence[str], random: int = 0) -> list[str]:
-    """Check and order the requested splits; ``random > 0`` adds the random split.
-
-    Examples
-    --------
-    >>> parse_splits("test,train"), parse_splits(["train"], random=10)
-    (['test', 'train'], ['train', 'random'])
-    """
-    items = comma_list(splits)
-    out: list[str] = []
-    for raw in items:
-        name = str(raw).strip()
-        if not name or name in out:
-            continue
-        if name not in SPLITS:
-            msg = f"--splits: unknown split {name!r}; choose among {', '.join(SPLITS)} (comma-separated)."
-            raise InvalidParameterError(msg)
-        out.append(name)
-    if random < 0:
-        msg = f"--random must be a number of inputs >= 0. Got {random} instead."
-        raise InvalidParameterError(msg)
-    # each row keeps its label, prediction and index (3 int64) in memory until it is written
-    check_allocation(24 * random, f"--random {random} (24 bytes per row held in memory)")
-    if "random" in out and random == 0:
-        msg = "--splits random needs --random N, the number of random inputs to draw."
-        raise InvalidParameterError(msg)
-    if random > 0 and "random" not in out:
-        out.append("random")
-    if not out:
-        msg = f"--splits selects no split; choose among {', '.join(SPLITS)}."
-        raise InvalidParameterError(msg)
-    return out
 
 
 def default_output(source: str | Path, shard: Shard | None = None) -> Path:
@@ -172,7 +134,7 @@ def extract(
     checkpoint: str | Path | Checkpoint,
     *,
     output: str | Path | None = None,
-    splits: str | Sequence[str] = ("train", "test"),
+    splits: str | Sequence[str] = DEFAULT_SPLITS,
     random: int = 0,
     layers: str | Sequence[str] | None = None,
     batch_size: int | None = None,

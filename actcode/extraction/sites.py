@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import functools
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from torch.overrides import TorchFunctionMode
 
 from actcode.codes import LayerInfo
 from actcode.errors import ActcodeError, InvalidParameterError
-from actcode.lists import comma_list
+from actcode.lists import select_indices
 
 #: Activation modules whose bit is read from the OUTPUT (``out > 0`` iff ``pre > 0``); safe for
 #: ``inplace=True`` because the hook runs right after the module, before anything reuses it.
@@ -436,35 +434,12 @@ def select_sites(sites: Sequence[Site], selection: str | Sequence[str] | None) -
     >>> [s.name for s in select_sites(sites, "fc*,-1")]
     ['fc1.relu', 'fc2.relu', 'out']
     """
-    if selection is None or selection == "" or (not isinstance(selection, str) and len(selection) == 0):
-        return list(sites)
-    items = comma_list(selection)
     names = [s.name for s in sites]
-    chosen: set[int] = set()
-    for raw in items:
-        item = str(raw).strip()
-        if not item:
-            continue
-        if re.fullmatch(r"-?\d+", item):
-            i = int(item)
-            if not -len(names) <= i < len(names):
-                msg = (
-                    f"--layers: index {i} is out of range; the model has {len(names)} activation sites "
-                    f"(0..{len(names) - 1})."
-                )
-                raise InvalidParameterError(msg)
-            chosen.add(i % len(names))
-            continue
-        hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, item)]
-        if not hits:
-            shown = ", ".join(names[:40]) + (f", ... ({len(names)} in all)" if len(names) > 40 else "")
-            msg = f"--layers: no activation site matches {item!r}. The model's sites are: {shown}."
-            raise InvalidParameterError(msg)
-        chosen.update(hits)
-    if not chosen:
-        msg = f"--layers {selection!r} selects no activation site."
-        raise InvalidParameterError(msg)
-    return [sites[i] for i in sorted(chosen)]
+    picked = select_indices(
+        names, selection, where="--layers", what="activation site", owner="the model",
+        listing="The model's sites are",
+    )  # fmt: skip
+    return [sites[i] for i in picked]
 
 
 __all__ = [

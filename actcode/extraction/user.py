@@ -149,7 +149,7 @@ def load_user_data(
 
     spec = DataSpec(dataset, None if data_root is None else str(data_root))
     ds = load_dataset(spec)
-    names = parse_splits(splits if splits is not None else ("train", "test"), random)
+    names = parse_splits(splits, random)
     by_split = dataset_splits(ds, names, random=random, seed=seed)
     return UserData(
         dict(by_split), tuple(ds.input_shape), int(ds.n_classes), data_section(ds, spec.to_dict())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import json
 import re
@@ -42,7 +41,7 @@ from actcode.io.validate import (
     open_h5,
     read_header,
 )
-from actcode.lists import comma_list
+from actcode.lists import select_indices
 from actcode.results import ResultTable
 
 _STR = h5py.string_dtype("utf-8")
@@ -493,30 +492,12 @@ class CodeFile:
 
         ``None`` or an empty selection means every layer. The result keeps forward order.
         """
-        if selection is None or selection == [] or selection == "":
-            return self.layers
-        items = comma_list(selection)
-        chosen: set[int] = set()
         names = [layer.name for layer in self._h.layers]
-        for raw in items:
-            item = str(raw).strip()
-            if re.fullmatch(r"-?\d+", item):
-                i = int(item)
-                if not -len(names) <= i < len(names):
-                    msg = (
-                        f"{self.path}: layer index {i} is out of range; the file has {len(names)} layers "
-                        f"(0..{len(names) - 1})."
-                    )
-                    raise InvalidParameterError(msg)
-                chosen.add(i % len(names))
-                continue
-            hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, item)]
-            if not hits:
-                shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
-                msg = f"{self.path}: no layer matches {item!r}. Layers are: {shown} (see 'actcode info')."
-                raise InvalidParameterError(msg)
-            chosen.update(hits)
-        return [self._h.layers[i] for i in sorted(chosen)]
+        picked = select_indices(
+            names, selection, where=str(self.path), what="layer", owner="the file",
+            listing="Layers are (see 'actcode info')", shown=8,
+        )  # fmt: skip
+        return [self._h.layers[i] for i in picked]
 
     # -- data -------------------------------------------------------------------------------
     def _segments(self, layers: list[LayerInfo] | None) -> list[tuple[int, int]] | None:

@@ -1,7 +1,8 @@
 """A sweep's cells: their identity (train's run hash), their state on disk, and running one in a worker.
 
-A cell is one ``train`` run followed by ``extract``, ``measure`` and ``probe`` of each checkpoint
-it saves. Its identity is :meth:`TrainConfig.run_hash`, which is also in the checkpoint names, so
+A cell is one ``train`` run followed by ``extract``, ``measure``, ``probe`` and ``regions`` (those
+the spec's ``stages`` name) of each checkpoint it saves.
+Its identity is :meth:`TrainConfig.run_hash`, which is also in the checkpoint names, so
 a cell finished by hand (``actcode train --out OUT/runs ... | actcode extract | actcode measure |
 actcode probe``) is found and counts as done.
 """
@@ -15,14 +16,16 @@ import time
 import traceback
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from actcode.errors import ActcodeError, exit_code_for
+from actcode.errors import ActcodeError, FormatError, exit_code_for
+from actcode.io import file_sha256, open_codes
 from actcode.io.atomic import open_regular
-from actcode.sweep.manifest import append_record, attempt_record
-from actcode.sweep.spec import SweepSpec
+from actcode.options import ExtractOptions, MeasureOptions, ProbeOptions, RegionsOptions
+from actcode.sweep.manifest import MANIFEST, append_record, attempt_record
+from actcode.sweep.spec import STAGE_OPTIONS, SweepSpec
 from actcode.train_options import train_config
 
 #: States of a cell, as ``sweep --dry-run`` and ``sweep status`` show them.
@@ -79,28 +82,27 @@ def make_cells(spec: SweepSpec) -> list[Cell]:
 
 @dataclass(frozen=True)
 class StageOptions:
-    """What a cell runs after training: the stages and their options (as in the spec)."""
+    """What a cell runs after training: the stages and their options objects (built from the spec)."""
 
     stages: tuple[str, ...]
-    extract: dict[str, Any] = field(default_factory=dict)
-    measure: dict[str, Any] = field(default_factory=dict)
-    probe: dict[str, Any] = field(default_factory=dict)
+    extract: ExtractOptions = field(default_factory=ExtractOptions)
+    measure: MeasureOptions = field(default_factory=MeasureOptions)
+    probe: ProbeOptions = field(default_factory=ProbeOptions)
+    regions: RegionsOptions = field(default_factory=RegionsOptions)
 
     @classmethod
     def of(cls, spec: SweepSpec) -> StageOptions:
-        """The stage options of ``spec``."""
-        return cls(spec.stages, dict(spec.extract), dict(spec.measure), dict(spec.probe))
+        """The stage options of ``spec`` (InvalidParameterError naming the key and the file if one is bad)."""
+        built = {stage: spec.stage_options(stage) for stage in STAGE_OPTIONS}
+        return cls(spec.stages, **built)  # type: ignore[arg-type]
 
     def splits(self) -> list[str]:
-        """The splits that ``extract`` writes (as ``extraction.parse_splits`` orders them, without torch)."""
-        names = list(dict.fromkeys(self.extract.get("splits", ["train", "test"])))
-        if int(self.extract.get("random", 0)) > 0 and "random" not in names:
-            names.append("random")
-        return names
+        """The splits that ``extract`` writes, in order."""
+        return self.extract.checkpoint_splits()
 
     def result_kinds(self) -> list[str]:
-        """The results a code file must hold: ``measure`` and/or ``probe``."""
-        return [k for k in ("measure", "probe") if k in self.stages]
+        """The results a code file must hold: ``measure``, ``probe`` and/or ``regions``."""
+        return [k for k in ("measure", "probe", "regions") if k in self.stages]
 
 
 def checkpoints(runs_dir: Path, cell: Cell, finished: dict[str, Any] | None = None) -> dict[int, Path | None]:
@@ -156,9 +158,6 @@ def code_file_ok(path: Path, splits: list[str], kinds: list[str], checkpoint: Pa
     disk now (its SHA-256 among the file's ``provenance.inputs``): a retrained cell overwrites
     its checkpoints, and code files of the old ones must be redone.
     """
-    from actcode.errors import FormatError
-    from actcode.io import file_sha256, open_codes
-
     if not path.is_file():
         return False
     try:
@@ -222,8 +221,6 @@ class CellTask:
     @property
     def manifest(self) -> Path:
         """The sweep's manifest."""
-        from actcode.sweep.manifest import MANIFEST
-
         return self.out / MANIFEST
 
     @property
@@ -326,33 +323,40 @@ def _run_stages(
         ckpts = have
     if stages.stages == ("train",):
         return ckpts, ckpts
-    splits, files = stages.splits(), []
+    return ckpts, [_code_stages(task, ckpt, log, ran) for ckpt in ckpts]
+
+
+def _code_stages(task: CellTask, ckpt: Path, log: IO[str], ran: list[str]) -> Path:
+    """The stages after training of one checkpoint: each one whose output is missing."""
+    cell, stages, code = task.cell, task.stages, ckpt.with_suffix(".h5")
+    splits, data_root = stages.splits(), cell.options.get("data_root")
     factory = train_config(cell.options).model.factory  # the user's own model: named in the spec
-    for ckpt in ckpts:
-        code = ckpt.with_suffix(".h5")
-        if not code_file_ok(code, splits, [], checkpoint=ckpt):
-            _stage(ran, "extract")
-            from actcode.extraction import extract
+    if not code_file_ok(code, splits, [], checkpoint=ckpt):
+        _stage(ran, "extract")
+        from actcode.extraction import extract  # deferred: torch
 
-            extract(
-                ckpt, output=code, data_root=cell.options.get("data_root"), model=factory,
-                **_extract_kwargs(stages),
-            )  # fmt: skip
-            _say(log, f"extracted {code}")
-        if "measure" in stages.stages and not code_file_ok(code, splits, ["measure"]):
-            _stage(ran, "measure")
-            from actcode.measures import measure_file
+        extract(ckpt, output=code, data_root=data_root, model=factory, **stages.extract.checkpoint_kwargs())
+        _say(log, f"extracted {code}")
+    if "measure" in stages.stages and not code_file_ok(code, splits, ["measure"]):
+        _stage(ran, "measure")
+        from actcode.measures import measure_file  # deferred: Numba
 
-            measure_file(code, **_measure_kwargs(stages))
-            _say(log, f"measured {code}")
-        if "probe" in stages.stages and not code_file_ok(code, splits, ["probe"]):
-            _stage(ran, "probe")
-            from actcode.probes import run_probes
+        measure_file(code, **stages.measure.kwargs())
+        _say(log, f"measured {code}")
+    if "probe" in stages.stages and not code_file_ok(code, splits, ["probe"]):
+        _stage(ran, "probe")
+        from actcode.probes import run_probes  # deferred: scikit-learn
 
-            run_probes(code, **_probe_kwargs(stages), log=lambda m: _say(log, m))
-            _say(log, f"probed {code}")
-        files.append(code)
-    return ckpts, files
+        run_probes(code, **stages.probe.kwargs(), log=lambda m: _say(log, m))
+        _say(log, f"probed {code}")
+    if "regions" in stages.stages and not code_file_ok(code, splits, ["regions"]):
+        _stage(ran, "regions")
+        from actcode.regions.api import RegionsConfig, regions_file  # deferred: torch
+
+        where = replace(stages.regions, model=factory, data_root=data_root).config_kwargs()
+        regions_file(code, RegionsConfig(**where), note=lambda m: _say(log, m))
+        _say(log, f"regions of {code}")
+    return code
 
 
 def _stage(ran: list[str], name: str) -> None:
@@ -374,35 +378,6 @@ def _train(task: CellTask, log: IO[str]) -> list[Path]:
         )
 
     return train(config, on_epoch=on_epoch)
-
-
-def _extract_kwargs(stages: StageOptions) -> dict[str, Any]:
-    o = dict(stages.extract)
-    if "compression" in o:
-        o["compression"] = None if o["compression"] == "none" else o["compression"]
-    return o
-
-
-def _measure_kwargs(stages: StageOptions) -> dict[str, Any]:
-    o = dict(stages.measure)
-    if "max_memory" in o:
-        o["max_memory"] = _bytes(o["max_memory"])
-    return o
-
-
-def _probe_kwargs(stages: StageOptions) -> dict[str, Any]:
-    o = dict(stages.probe)
-    if "max_memory" in o:
-        o["max_memory"] = _bytes(o["max_memory"])
-    if "map" in o:
-        o["knn_map"] = o.pop("map")
-    return o
-
-
-def _bytes(value: int | str) -> int:
-    from actcode.sizes import parse_bytes
-
-    return value if isinstance(value, int) else parse_bytes(value)
 
 
 def _say(log: IO[str], message: str) -> None:

@@ -351,7 +351,7 @@ def load_saved_spec(out: str | Path) -> SweepSpec:
     """
     from actcode.io.atomic import open_regular
     from actcode.io.bounded import Fields, parse_json
-    from actcode.sweep.spec import _build
+    from actcode.sweep.spec import STAGE_OPTIONS, _build
 
     p = Path(out) / SAVED_SPEC
     if not p.is_file():
@@ -370,7 +370,7 @@ def load_saved_spec(out: str | Path) -> SweepSpec:
         raise FormatError(msg)
     d = Fields(parse_json(text, str(p)), str(p))
     raw: dict[str, Any] = {"name": d.text("name"), "stages": d.texts("stages")}
-    for table in ("train", "grid", "extract", "measure", "probe", "slurm", "ray"):
+    for table in ("train", "grid", *STAGE_OPTIONS, "slurm", "ray"):  # every stage's table, regions too
         raw[table] = dict(d.table(table, default={}).data)
     source = Path(d.text("path", default=str(p)))
     try:

@@ -15,44 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from actcode.errors import ActcodeFileNotFoundError, InvalidParameterError
+from actcode.options import ExtractOptions, MeasureOptions, Options, ProbeOptions, RegionsOptions
 from actcode.sizes import check_grid, check_mlp_widths, check_spec_text, parse_bytes
 from actcode.train_options import TRAIN_OPTIONS, train_config
 
-#: The pipeline's stages, in order; ``stages`` in a spec is a prefix of this.
-STAGES = ("train", "extract", "measure", "probe")
+#: The pipeline's stages, in order: ``stages`` in a spec is ``train``, then ``extract`` when any later
+#: stage runs, then any of the others, in this order.
+STAGES = ("train", "extract", "measure", "probe", "regions")
 
-#: Options of the later stages (the names of their CLI options) and their value types.
-EXTRACT_OPTIONS: dict[str, str] = {
-    "splits": "strs",
-    "random": "int",
-    "seed": "int",
-    "layers": "strs?",
-    "batch_size": "int?",
-    "device": "str",
-    "compression": "str",
-}
-MEASURE_OPTIONS: dict[str, str] = {
-    "splits": "strs?",
-    "layers": "strs?",
-    "per_layer": "bool",
-    "prefixes": "bool",
-    "nn": "bool",
-    "nn_sample": "int?",
-    "seed": "int",
-    "max_memory": "size",
-    "device": "str",
-}
-PROBE_OPTIONS: dict[str, str] = {
-    "probes": "strs",
-    "k": "int",
-    "ovo": "bool",
-    "layers": "strs?",
-    "splits": "strs?",
-    "seed": "int",
-    "n_init": "intstr",
-    "map": "bool",
-    "max_memory": "size",
-    "device": "str",
+#: The options object of each stage after training; a spec's table of that name holds its
+#: options (:meth:`Options.spec_keys`), checked at load by building the object.
+STAGE_OPTIONS: dict[str, type[Options]] = {
+    "extract": ExtractOptions,
+    "measure": MeasureOptions,
+    "probe": ProbeOptions,
+    "regions": RegionsOptions,
 }
 #: Executor defaults a spec may hold (the command line overrides them).
 SLURM_OPTIONS: dict[str, str] = {
@@ -69,13 +46,10 @@ RAY_OPTIONS: dict[str, str] = {"address": "str?", "num_cpus": "float", "num_gpus
 
 _TABLES: dict[str, dict[str, str]] = {
     "train": {k: v for k, v in TRAIN_OPTIONS.items() if k != "out"},
-    "extract": EXTRACT_OPTIONS,
-    "measure": MEASURE_OPTIONS,
-    "probe": PROBE_OPTIONS,
+    **{name: dict.fromkeys(cls.spec_keys(), "any") for name, cls in STAGE_OPTIONS.items()},
     "slurm": SLURM_OPTIONS,
     "ray": RAY_OPTIONS,
 }
-_EXTRACT_SPLITS = ("train", "test", "random")
 _TOP: dict[str, str] = {"name": "str", "out": "str", "stages": "strs"}
 
 
@@ -98,8 +72,11 @@ class SweepSpec:
         Fixed ``actcode train`` options.
     grid : dict of str to list
         The axes, in file order; their Cartesian product is the set of cells.
-    extract, measure, probe, slurm, ray : dict
-        Options of the stages and executor defaults.
+    extract, measure, probe, regions : dict
+        The stages' options as the spec gives them (checked at load: :meth:`stage_options`
+        builds their options objects).
+    slurm, ray : dict
+        Executor defaults.
     """
 
     path: Path
@@ -111,6 +88,7 @@ class SweepSpec:
     extract: dict[str, Any] = field(default_factory=dict)
     measure: dict[str, Any] = field(default_factory=dict)
     probe: dict[str, Any] = field(default_factory=dict)
+    regions: dict[str, Any] = field(default_factory=dict)
     slurm: dict[str, Any] = field(default_factory=dict)
     ray: dict[str, Any] = field(default_factory=dict)
 
@@ -127,6 +105,15 @@ class SweepSpec:
     def cell_options(self, point: Mapping[str, Any]) -> dict[str, Any]:
         """The ``actcode train`` options of the cell at ``point``."""
         return {**self.train, **point, "out": str(self.runs_dir)}
+
+    def stage_options(self, stage: str) -> Options:
+        """The checked options object of ``stage`` (``extract``, ``measure``, ``probe``, ``regions``);
+        a bad value raises InvalidParameterError naming the key and the spec file."""
+        try:
+            return STAGE_OPTIONS[stage].from_mapping(getattr(self, stage), table=stage)
+        except InvalidParameterError as exc:
+            msg = f"{self.path}: {exc}"
+            raise InvalidParameterError(msg) from None
 
 
 def load_spec(
@@ -221,17 +208,7 @@ def _build(raw: dict[str, Any], p: Path, out: str | Path | None) -> SweepSpec:
     top = {k: _check(p, k, raw[k], kind) for k, kind in _TOP.items() if k in raw}
     tables = {name: _table(raw, name, p) for name in _TABLES}
     grid = _grid(raw.get("grid", {}), tables["train"], p)
-    stages = tuple(top.get("stages", STAGES))
-    if not stages or stages != STAGES[: len(stages)]:
-        msg = (
-            f"{p}: 'stages' must be a prefix of {list(STAGES)}, such as ['train', 'extract']. "
-            f"Got {list(stages)!r} instead."
-        )
-        raise InvalidParameterError(msg)
-    bad = [s for s in tables["extract"].get("splits", []) if s not in _EXTRACT_SPLITS]
-    if bad:
-        msg = f"{p}: 'extract.splits' has {bad[0]!r}; choose among {', '.join(_EXTRACT_SPLITS)}."
-        raise InvalidParameterError(msg)
+    stages = _stages(top.get("stages", STAGES[:4]), p)
     name = str(top.get("name") or p.stem)
     if out is None:
         out = top.get("out") or Path("sweeps") / name
@@ -244,8 +221,45 @@ def _build(raw: dict[str, Any], p: Path, out: str | Path | None) -> SweepSpec:
         grid=grid,
         **{k: v for k, v in tables.items() if k != "train"},
     )
+    _check_stages(spec)
     _check_cells(spec)
     return spec
+
+
+def _stages(value: list[str], p: Path) -> tuple[str, ...]:
+    """``train``, then ``extract`` when a later stage runs, then any of the others, in pipeline order."""
+    stages = tuple(value)
+    ordered = tuple(s for s in STAGES if s in stages)
+    needs_extract = len(stages) > 1 and stages[1] != "extract"
+    if not stages or stages != ordered or stages[0] != "train" or needs_extract:
+        msg = (
+            f"{p}: 'stages' must be train, then extract, then any of {', '.join(STAGES[2:])}, in that order "
+            f"(such as ['train', 'extract', 'measure']). Got {list(stages)!r} instead."
+        )
+        raise InvalidParameterError(msg)
+    return stages
+
+
+def _check_stages(spec: SweepSpec) -> None:
+    """Build every stage's options object (each table is checked even when its stage does not run),
+    and refuse a later stage's split that the extracted code files will not have."""
+    built = {stage: spec.stage_options(stage) for stage in STAGE_OPTIONS}
+    extract = built["extract"]
+    assert isinstance(extract, ExtractOptions)
+    try:
+        have = extract.checkpoint_splits(table="extract")
+    except InvalidParameterError as exc:
+        msg = f"{spec.path}: {exc}"
+        raise InvalidParameterError(msg) from None
+    for stage in ("measure", "probe", "regions"):
+        wanted = getattr(built[stage], "splits", None) or ()
+        missing = [s for s in wanted if s not in have]
+        if missing:
+            msg = (
+                f"{spec.path}: '{stage}.splits' has {missing[0]!r}, a split the cells' code files will not "
+                f"have; they have {', '.join(have)} (set by 'extract.splits' and 'extract.random')."
+            )
+            raise InvalidParameterError(msg)
 
 
 def _table(raw: dict[str, Any], name: str, p: Path) -> dict[str, Any]:
@@ -263,7 +277,7 @@ def _table(raw: dict[str, Any], name: str, p: Path) -> dict[str, Any]:
         if k not in kinds:
             msg = f"{p}: unknown key '{name}.{key}'; expected one of {', '.join(kinds)}."
             raise InvalidParameterError(msg)
-        out[k] = _check(p, f"{name}.{key}", value, kinds[k])
+        out[k] = value if kinds[k] == "any" else _check(p, f"{name}.{key}", value, kinds[k])
     return out
 
 
@@ -415,12 +429,10 @@ def _check_cells(spec: SweepSpec) -> None:
 
 
 __all__ = [
-    "EXTRACT_OPTIONS",
-    "MEASURE_OPTIONS",
-    "PROBE_OPTIONS",
     "RAY_OPTIONS",
     "SLURM_OPTIONS",
     "STAGES",
+    "STAGE_OPTIONS",
     "SweepSpec",
     "load_spec",
     "parse_minutes",

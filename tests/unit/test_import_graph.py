@@ -49,6 +49,7 @@ LAYERS: dict[str, int] = {
     "actcode.charts": 5,
     "actcode.table": 5,
     "actcode.regions": 6,
+    "actcode.options": 6,
     "actcode.sweep": 7,
     "actcode.testing": 7,
     "actcode.cli": 8,
