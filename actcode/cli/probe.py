@@ -28,6 +28,7 @@ def command(
     paths: CodeFilesArg = None,
     probes: Annotated[str, stage_option(_O, "probes")] = stage_default(_O, "probes"),
     k: Annotated[int, stage_option(_O, "k")] = stage_default(_O, "k"),
+    knn_ties: Annotated[str, stage_option(_O, "knn_ties")] = stage_default(_O, "knn_ties"),
     ovo: Annotated[bool, stage_option(_O, "ovo")] = stage_default(_O, "ovo"),
     layers: Annotated[str | None, stage_option(_O, "layers")] = stage_default(_O, "layers"),
     splits: Annotated[str | None, stage_option(_O, "splits")] = stage_default(_O, "splits"),
@@ -43,7 +44,9 @@ def command(
 
     K-Means (k = number of classes) fit separately on each split and scored by majority and
     by Hungarian mapping; K-NN with Hamming distance (fit on the training split, accuracy
-    and mAP on the others); logistic regression (multinomial, or one-vs-one with --ovo). The
+    and mAP on the others; a tied vote is broken by --knn-ties); logistic regression
+    (multinomial, or one-vs-one with --ovo). With fewer rows than kept units, K-Means and
+    logistic regression run in the span of the rows (exact inner products; no dense matrix). The
     network's own accuracy is reported beside them. Results are stored in the file
     (copy-on-write) under /results/probe; a table goes to stderr and the path to stdout.
     """

@@ -24,6 +24,12 @@ def _probe_names() -> tuple[str, ...]:
     return probe_names()
 
 
+def _knn_tie_rules() -> tuple[str, ...]:
+    from actcode.probes.knn import TIE_RULES  # deferred: the probes import scikit-learn
+
+    return tuple(TIE_RULES)
+
+
 def _analysis_names() -> tuple[str, ...]:
     from actcode.regions.registry import analysis_names  # deferred: the analyses import torch
 
@@ -75,6 +81,15 @@ class ProbeOptions(Options):
         choices=_probe_names,
     )
     k: int = option(9, "Neighbours of the Hamming K-NN probe.", "int", lo=1)
+    knn_ties: str = option(
+        "distance",
+        "How the K-NN breaks a tied vote: 'distance' (the tied class whose neighbours have the "
+        "smallest sum of Hamming distances, then the smallest label) or 'label' (plain majority, "
+        "ties to the smallest label, as scikit-learn). Neighbours tied in distance at the k-th "
+        "place are taken by the smaller training index.",
+        "str",
+        choices=_knn_tie_rules,
+    )
     ovo: bool = option(False, "One-vs-one logistic regression (the study's) instead of multinomial.", "bool")
     layers: tuple[str, ...] | None = option(
         None,
@@ -94,8 +109,9 @@ class ProbeOptions(Options):
     knn_map: bool = option(True, "Also compute the mAP of the Hamming ranking.", "bool", name="map")
     max_memory: int = option(
         DEFAULT_MAX_MEMORY,
-        "Largest dense matrix for K-Means (float64) and LR (float32); beyond it a seeded "
-        "random subset of columns is used.",
+        "Memory for K-Means and LR: the span path's Gram matrix (about 64*N*N bytes for N "
+        "rows) and tiles of inner products, or else the largest dense matrix (float64 for "
+        "K-Means, float32 for LR), beyond which a seeded random subset of columns is used.",
         "size",
     )
     device: str = option("auto", SEARCH_DEVICE_HELP, "device")

@@ -15,6 +15,7 @@ from actcode.codes import LayerInfo
 from actcode.devices import HammingSearch, accelerated, hamming_search
 from actcode.errors import InvalidParameterError, ProbeError
 from actcode.probes.dense import ColumnPlan, plan_columns
+from actcode.probes.knn import check_knn_ties
 from actcode.probes.registry import PROBES as PROBE_REGISTRY
 from actcode.probes.registry import (
     Probe,
@@ -167,6 +168,7 @@ def probe_codes(
     log: Callable[[str], None] | None = None,
     where: str = "the codes",
     engine: HammingSearch | None = None,
+    knn_ties: str = "distance",
 ) -> ProbeResult:
     """Run the probes on packed codes held in memory.
 
@@ -201,15 +203,20 @@ def probe_codes(
     engine : HammingSearch, optional
         Run the K-NN and mAP with this search (:func:`actcode.devices.hamming_search`; same
         results); None: the Numba kernels.
+    knn_ties : {"distance", "label"}
+        How the K-NN breaks a tied vote (:data:`actcode.probes.knn.TIE_RULES`).
 
     Returns
     -------
     ProbeResult
     """
     chosen = _check_probes(probes)
+    check_knn_ties(knn_ties)
     say = log or (lambda _msg: None)
     splits, unlabeled, classes = _check_task(codes, labels, train_split, where, say)
-    task = ProbeTask(splits, classes, k, ovo, seed, n_init, knn_map, max_memory, say, {}, where, engine)
+    task = ProbeTask(
+        splits, classes, k, ovo, seed, n_init, knn_map, max_memory, say, {}, where, engine, knn_ties=knn_ties
+    )
     impls = [get_probe(name) for name in chosen]
     for probe in impls:
         probe.check(task, codes)
@@ -251,6 +258,7 @@ def run_probes(
     output: str | Path | None = None,
     log: Callable[[str], None] | None = None,
     device: str = "cpu",
+    knn_ties: str = "distance",
 ) -> tuple[Path, ResultTable]:
     """Probe a neural-code file and store the results in it (copy-on-write).
 
@@ -275,6 +283,7 @@ def run_probes(
     from actcode.io import add_results, open_codes
 
     chosen = _check_probes(probes)
+    check_knn_ties(knn_ties)
     # the device is resolved once, here; the Numba kernels need no engine (and no torch)
     engine = accelerated(hamming_search(device)) if any(get_probe(p).uses_search for p in chosen) else None
     check_max_memory(max_memory)
@@ -312,6 +321,7 @@ def run_probes(
             log=log,
             where=str(cf.path),
             engine=engine,
+            knn_ties=knn_ties,
         )
     out = add_results(path, "probe", result.table, params=result.params, output=output)
     return out, result.table

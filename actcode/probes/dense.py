@@ -1,4 +1,4 @@
-"""Dense 0/1 matrices for the K-Means and logistic-regression probes, within a memory budget."""
+"""The columns the K-Means and logistic-regression probes see, and their dense 0/1 matrices."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from actcode import kernels as K
+from actcode.probes.span import span_fits
 
 __all__ = ["ColumnPlan", "dense_blocks", "dense_matrix", "plan_columns"]
 
@@ -29,6 +30,10 @@ class ColumnPlan:
         True when the non-constant columns did not fit the budget and a seeded random subset
         of them is used.
     seed : int
+    span : bool
+        True when the probes run in the span of the rows (:mod:`actcode.probes.span`): the
+        largest probed split has fewer rows than there are kept columns, and its Gram matrix
+        fits the budget. Then every non-constant column is kept (no dense matrix is built).
     """
 
     columns: np.ndarray
@@ -36,6 +41,7 @@ class ColumnPlan:
     n_constant: int
     approximate: bool
     seed: int
+    span: bool = False
 
     def as_params(self) -> dict[str, object]:
         return {
@@ -44,6 +50,7 @@ class ColumnPlan:
             "n_columns_used": int(self.columns.size),
             "approximate": self.approximate,
             "column_seed": self.seed,
+            "path": "span" if self.span else "dense",
         }
 
 
@@ -56,7 +63,12 @@ def plan_columns(
     seed: int,
     itemsize: int = 8,
 ) -> ColumnPlan:
-    """Drop constant units, then keep as many as fit ``max_rows x n x itemsize`` bytes in ``max_memory``.
+    """Drop constant units; then the span path, or as many columns as fit ``max_rows x n x itemsize``.
+
+    The span path is chosen when ``max_rows`` is smaller than the number of non-constant
+    columns (N < D) and the Gram matrix of ``max_rows`` rows fits ``max_memory``
+    (:func:`actcode.probes.span.span_fits`); it keeps every non-constant column. Otherwise
+    (the dense path) the columns of a ``max_rows``-row dense matrix must fit ``max_memory``.
 
     Parameters
     ----------
@@ -78,12 +90,14 @@ def plan_columns(
     """
     c = counts[units]
     keep = units[(c > 0) & (c < n_rows)]
+    n_constant = int(((c == 0) | (c == n_rows)).sum())
+    if max_rows < keep.size and span_fits(max_rows, max_memory):
+        return ColumnPlan(keep.astype(np.int64), int(units.size), n_constant, False, int(seed), span=True)
     budget = max(1, int(max_memory // (itemsize * max(1, max_rows))))
     approximate = keep.size > budget
     if approximate:
         rng = np.random.default_rng(seed)
         keep = np.sort(rng.choice(keep, budget, replace=False))
-    n_constant = int(((c == 0) | (c == n_rows)).sum())
     return ColumnPlan(keep.astype(np.int64), int(units.size), n_constant, bool(approximate), int(seed))
 
 

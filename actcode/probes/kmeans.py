@@ -9,7 +9,13 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 
-__all__ = ["KMeansProbe", "contingency", "hungarian_accuracy", "majority_accuracy"]
+from actcode.probes.dense import ColumnPlan, dense_matrix
+from actcode.probes.span import SpanBasis
+
+__all__ = ["KMeansProbe", "contingency", "fit_kmeans_codes", "hungarian_accuracy", "majority_accuracy"]
+
+#: scikit-learn's ``KMeans(tol=...)`` default.
+KMEANS_TOL = 1e-4
 
 
 def contingency(clusters: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +78,9 @@ class KMeansProbe(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no
     random_state : int, default=9
         The study's seed.
     max_iter : int, default=300
+    tol : float, default=1e-4
+        Passed to :class:`sklearn.cluster.KMeans`, which scales it by the mean variance of
+        the columns (see :func:`fit_kmeans_codes` for the span coordinates).
 
     Attributes
     ----------
@@ -83,12 +92,18 @@ class KMeansProbe(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no
     """
 
     def __init__(
-        self, n_clusters: int = 10, n_init: int | str = "auto", random_state: int = 9, max_iter: int = 300
+        self,
+        n_clusters: int = 10,
+        n_init: int | str = "auto",
+        random_state: int = 9,
+        max_iter: int = 300,
+        tol: float = KMEANS_TOL,
     ):
         self.n_clusters = n_clusters
         self.n_init = n_init
         self.random_state = random_state
         self.max_iter = max_iter
+        self.tol = tol
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> KMeansProbe:
         """Cluster ``X`` (n_samples, n_features) float; with ``y``, score the two mappings.
@@ -100,6 +115,7 @@ class KMeansProbe(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no
             n_init=self.n_init,
             random_state=self.random_state,
             max_iter=self.max_iter,
+            tol=self.tol,
             copy_x=False,
         )
         km.fit(X)
@@ -116,3 +132,23 @@ class KMeansProbe(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no
         self.majority_accuracy_ = majority_accuracy(self.labels_, y)
         self.hungarian_accuracy_ = hungarian_accuracy(self.labels_, y)
         return {"majority": self.majority_accuracy_, "hungarian": self.hungarian_accuracy_}
+
+
+def fit_kmeans_codes(
+    codes: np.ndarray, labels: np.ndarray, plan: ColumnPlan, *, n_clusters: int, n_init: int | str, seed: int
+) -> tuple[KMeansProbe, int | None]:
+    """:class:`KMeansProbe` on the planned columns of packed rows; the span rank, or None when dense.
+
+    On the span path (``plan.span``) the same estimator runs on the rows' coordinates in their
+    span (:class:`actcode.probes.span.SpanBasis`): every distance is the dense one. Only the
+    stopping tolerance needs care: scikit-learn multiplies ``tol`` by the *mean* variance of the
+    columns, the total variance (equal in both coordinates) over D columns densely and over
+    ``rank`` here, so ``tol`` is scaled by ``rank / D``.
+    """
+    if not plan.span:
+        X = dense_matrix(codes, plan, np.float64)
+        return KMeansProbe(n_clusters, n_init=n_init, random_state=seed).fit(X, labels), None
+    basis = SpanBasis.fit(codes, plan.columns)
+    tol = KMEANS_TOL * basis.rank / max(1, plan.columns.size)
+    km = KMeansProbe(n_clusters, n_init=n_init, random_state=seed, tol=tol).fit(basis.coords, labels)
+    return km, basis.rank

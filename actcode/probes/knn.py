@@ -11,9 +11,24 @@ from sklearn.utils.validation import check_is_fitted
 from actcode import kernels as K
 from actcode.errors import InvalidParameterError
 
-__all__ = ["HammingKNNClassifier", "hamming_map"]
+__all__ = ["TIE_RULES", "HammingKNNClassifier", "check_knn_ties", "hamming_map"]
 
-_TIE_BREAKS = ("distance", "label")
+#: How the K-NN breaks a tied vote (``tie_break``, ``--knn-ties``), name -> rule. Neighbours
+#: tied in *distance* at the k-th place are always taken by the smaller training index.
+TIE_RULES = {
+    "distance": "a tied vote goes to the tied class whose neighbours have the smallest sum of "
+    "Hamming distances, then to the smallest label",
+    "label": "plain majority: a tied vote goes to the smallest label "
+    "(as scikit-learn's KNeighborsClassifier)",
+}
+
+
+def check_knn_ties(rule: str) -> str:
+    """``rule`` if it names a tie rule (:data:`TIE_RULES`), else raise InvalidParameterError."""
+    if rule not in TIE_RULES:
+        msg = f"--knn-ties must be one of {', '.join(TIE_RULES)}. Got {rule!r} instead."
+        raise InvalidParameterError(msg)
+    return rule
 
 
 def _check_codes(X: np.ndarray, what: str) -> np.ndarray:
@@ -81,8 +96,8 @@ class HammingKNNClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
         if y.shape != (X.shape[0],):
             msg = f"y must have shape ({X.shape[0]},) to match X. Got {y.shape} instead."
             raise InvalidParameterError(msg)
-        if self.tie_break not in _TIE_BREAKS:
-            msg = f"tie_break must be one of {_TIE_BREAKS}. Got {self.tie_break!r} instead."
+        if self.tie_break not in TIE_RULES:
+            msg = f"tie_break must be one of {tuple(TIE_RULES)}. Got {self.tie_break!r} instead."
             raise InvalidParameterError(msg)
         if not isinstance(self.n_neighbors, int | np.integer) or self.n_neighbors < 1:
             msg = f"n_neighbors (--k) must be a positive integer. Got {self.n_neighbors!r} instead."

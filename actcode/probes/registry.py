@@ -33,7 +33,7 @@ Row = tuple[str, str, str, float]
 class ProbeTask:
     """One probing run: the probed splits (training split first), the settings, and what is collected.
 
-    ``k``, ``ovo``, ``n_init`` and ``knn_map`` are the built-in probes' options; ``engine``
+    ``k``, ``ovo``, ``n_init``, ``knn_map`` and ``knn_ties`` are the built-in probes' options; ``engine``
     is the Hamming search chosen for the device (None: the Numba kernels). Probes append to
     ``rows`` and may add keys under their own name in ``params``.
     """
@@ -50,6 +50,7 @@ class ProbeTask:
     params: dict[str, Any]
     where: str = "the codes"
     engine: HammingSearch | None = None
+    knn_ties: str = "distance"
     rows: list[Row] = field(default_factory=list)
 
     @property

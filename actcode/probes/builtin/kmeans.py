@@ -11,13 +11,16 @@ import numpy as np
 from actcode.errors import ProbeError
 from actcode.metrics import METRICS, Metric
 from actcode.probes.builtin._checks import check_two_classes
-from actcode.probes.dense import dense_matrix
-from actcode.probes.kmeans import KMeansProbe
+from actcode.probes.kmeans import fit_kmeans_codes
 from actcode.probes.registry import ProbeTask, ScopeCodes, register_probe
 
 
 class KMeansCategorization:
-    """:class:`~actcode.probes.kmeans.KMeansProbe` with one cluster per training class, on float64 columns."""
+    """:class:`~actcode.probes.kmeans.KMeansProbe` with one cluster per training class.
+
+    On float64 columns, or in the span of the rows when they are fewer than the columns
+    (:func:`~actcode.probes.kmeans.fit_kmeans_codes`).
+    """
 
     title: str = "K-Means"
     order: int = 20
@@ -55,10 +58,11 @@ class KMeansCategorization:
         plan, sc, lab = scope.plan, scope.codes, scope.labels
         for s in task.splits:
             task.say(f"{scope.name}: K-Means on {s} ({sc[s].shape[0]} x {plan.columns.size})")
-            X = dense_matrix(sc[s], plan, np.float64)
-            km = KMeansProbe(int(task.classes.size), n_init=task.n_init, random_state=task.seed)
-            km.fit(X, lab[s])
-            del X
+            km, rank = fit_kmeans_codes(
+                sc[s], lab[s], plan, n_clusters=int(task.classes.size), n_init=task.n_init, seed=task.seed
+            )
+            if rank is not None:  # the span path (the module docstring of actcode.probes)
+                task.params["columns"][scope.name][f"span_rank_{s}"] = rank
             task.rows += [
                 (s, scope.name, "kmeans_majority_accuracy", km.majority_accuracy_),
                 (s, scope.name, "kmeans_hungarian_accuracy", km.hungarian_accuracy_),

@@ -10,7 +10,7 @@ import numpy as np
 
 from actcode.errors import InvalidParameterError
 from actcode.metrics import METRICS, Metric
-from actcode.probes.knn import HammingKNNClassifier, hamming_map
+from actcode.probes.knn import TIE_RULES, HammingKNNClassifier, hamming_map
 from actcode.probes.registry import ProbeTask, ScopeCodes, register_probe
 
 
@@ -33,7 +33,8 @@ class KNNProbe:
         return {
             "n_neighbors": task.k,
             "metric": "hamming",
-            "tie_break": "distance",
+            "tie_break": task.knn_ties,
+            "tie_rule": TIE_RULES[task.knn_ties],
             "map": task.knn_map,
             "map_ties": "stable by training index",
             "fit_split": task.train,
@@ -44,7 +45,8 @@ class KNNProbe:
         t0 = time.perf_counter()
         train, sc, lab = task.train, scope.codes, scope.labels
         task.say(f"{scope.name}: K-NN (k={task.k}) on {sc[train].shape[0]} training rows")
-        knn = HammingKNNClassifier(task.k, engine=task.engine).fit(sc[train], lab[train])
+        knn = HammingKNNClassifier(task.k, tie_break=task.knn_ties, engine=task.engine)
+        knn.fit(sc[train], lab[train])
         for s in task.splits[1:]:
             task.rows.append((s, scope.name, "knn_accuracy", float((knn.predict(sc[s]) == lab[s]).mean())))
             if task.knn_map:

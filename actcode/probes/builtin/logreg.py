@@ -10,13 +10,16 @@ import numpy as np
 
 from actcode.metrics import METRICS, Metric
 from actcode.probes.builtin._checks import check_two_classes
-from actcode.probes.dense import dense_blocks, dense_matrix
-from actcode.probes.linear import accuracy_by_blocks, fit_logreg
+from actcode.probes.linear import CodesLogreg
 from actcode.probes.registry import ProbeTask, ScopeCodes, register_probe
 
 
 class LogRegProbe:
-    """Multinomial (or, with ``task.ovo``, one-vs-one) logistic regression on float32 columns."""
+    """Multinomial (or, with ``task.ovo``, one-vs-one) logistic regression on float32 columns.
+
+    Or in the span of the rows when they are fewer than the columns
+    (:class:`~actcode.probes.linear.CodesLogreg`).
+    """
 
     title: str = "logistic regression"
     order: int = 30
@@ -43,11 +46,13 @@ class LogRegProbe:
         t0 = time.perf_counter()
         train, plan, sc, lab = task.train, scope.plan, scope.codes, scope.labels
         task.say(f"{scope.name}: logistic regression on {train} ({sc[train].shape[0]} x {plan.columns.size})")
-        model, notes = fit_logreg(dense_matrix(sc[train], plan), lab[train], ovo=task.ovo, seed=task.seed)
+        model = CodesLogreg(plan, ovo=task.ovo, seed=task.seed, max_memory=task.max_memory)
+        notes = model.fit(sc[train], lab[train])
         task.params["warnings"] += [f"{scope.name} logreg: {n}" for n in notes]
-        block = max(1, int(task.max_memory // (4 * max(1, plan.columns.size))) // 8)
+        if model.rank_ is not None:  # the span path
+            task.params["columns"][scope.name][f"span_rank_{train}"] = model.rank_
         for s in task.splits:
-            acc = accuracy_by_blocks(model, dense_blocks(sc[s], plan, block), lab[s])
+            acc = model.accuracy(sc[s], lab[s])
             task.rows += [
                 (s, scope.name, "logreg_accuracy", acc),
                 (s, scope.name, "logreg_approximate", float(plan.approximate)),
