@@ -131,6 +131,7 @@ def test_probe_errors_are_one_line(
         (["--probes", "svm"], "--probes must be a comma list"),
         (["--n-init", "many"], "--n-init must be 'auto'"),
         (["--max-memory", "-3GiB"], "--max-memory must be a positive size"),
+        (["--knn-ties", "vote"], "--knn-ties must be one of distance, label. Got 'vote' instead."),
     ],
 )
 def test_bad_options_in_process(code_file: Path, args: list[str], text: str) -> None:
@@ -156,3 +157,24 @@ def test_single_class_knn_only_still_runs(tmp_path: Path) -> None:
         if rec["split"] == "test"
     }
     assert recs["knn_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize(("rule", "accuracy"), [("distance", 1.0), ("label", 0.0)])
+def test_knn_ties_rule_on_a_tied_vote(tmp_path: Path, rule: str, accuracy: float) -> None:
+    # k=2: the query's neighbours are row 0 (label 9, distance 0) and row 2 (label 3, distance 1),
+    # one vote each. "distance" takes the class with the smaller distance sum (9, right);
+    # "label" takes the smaller label (3, wrong).
+    layers = layout_layers([LayerInfo("a", "ReLU", (4,))])
+    train = np.array([[0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 1]], bool)
+    test = np.array([[0, 0, 0, 0]], bool)
+    labels = {"train": np.array([9, 2, 3]), "test": np.array([9])}
+    path = write_code_file(tmp_path / "tie.h5", {"train": train, "test": test}, labels, layers)
+    args = ["probe", str(path), "--probes", "knn", "--k", "2", "--no-map", "--json"]
+    r = run(*args, *(["--knn-ties", rule] if rule != "distance" else []))
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [r["value"] for r in recs if (r["split"], r["metric"]) == ("test", "knn_accuracy")] == [accuracy]
+    with open_codes(path) as cf:
+        knn = cf.result_params("probe")["knn"]
+    assert knn["tie_break"] == rule
+    assert knn["tie_rule"].startswith("plain majority" if rule == "label" else "a tied vote goes to the tied")

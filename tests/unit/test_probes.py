@@ -79,6 +79,25 @@ def test_knn_vote_ties_by_summed_distance_then_label() -> None:
     assert HammingKNNClassifier(2).fit(X3, np.array([4, 1])).predict(q).tolist() == [1]
 
 
+def test_probe_codes_knn_ties_rule_is_chosen_and_recorded() -> None:
+    layers = layout_layers([LayerInfo("a", "ReLU", (4,))])
+    codes = {
+        "train": pack_bits(np.array([[0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 1]]), layers),
+        "test": pack_bits(np.array([[0, 0, 0, 0], [1, 0, 0, 1]]), layers),
+    }
+    # k=2 ties both queries' votes: query 0 between 9 (d=0) and 3 (d=1); query 1 between 9
+    # (d=2) and 3 (d=1). By distance sum: 9 then 3; by label alone: 3 and 3.
+    labels = {"train": np.array([9, 2, 3]), "test": np.array([9, 3])}
+    acc = {}
+    for rule in ("distance", "label"):
+        r = probe_codes(codes, labels, layers, probes=["knn"], k=2, knn_map=False, knn_ties=rule)
+        acc[rule] = r.table.get("test", "all", "knn_accuracy")
+        assert r.params["knn"]["tie_break"] == rule
+    assert acc == {"distance": 1.0, "label": 0.5}
+    with pytest.raises(InvalidParameterError, match="--knn-ties must be one of distance, label"):
+        probe_codes(codes, labels, layers, probes=["knn"], knn_ties="first")
+
+
 def test_knn_rejects_bad_parameters() -> None:
     X = np.zeros((3, 2), np.uint8)
     with pytest.raises(InvalidParameterError, match="larger than the 3 training rows"):
