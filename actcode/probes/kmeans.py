@@ -136,8 +136,8 @@ class KMeansProbe(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no
 
 def fit_kmeans_codes(
     codes: np.ndarray, labels: np.ndarray, plan: ColumnPlan, *, n_clusters: int, n_init: int | str, seed: int
-) -> tuple[KMeansProbe, int | None]:
-    """:class:`KMeansProbe` on the planned columns of packed rows; the span rank, or None when dense.
+) -> tuple[KMeansProbe, SpanBasis | None]:
+    """:class:`KMeansProbe` on the planned columns of packed rows; the span basis, or None when dense.
 
     On the span path (``plan.span``) the same estimator runs on the rows' coordinates in their
     span (:class:`actcode.probes.span.SpanBasis`): every distance is the dense one. Only the
@@ -151,4 +151,4 @@ def fit_kmeans_codes(
     basis = SpanBasis.fit(codes, plan.columns)
     tol = KMEANS_TOL * basis.rank / max(1, plan.columns.size)
     km = KMeansProbe(n_clusters, n_init=n_init, random_state=seed, tol=tol).fit(basis.coords, labels)
-    return km, basis.rank
+    return km, basis

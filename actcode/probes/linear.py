@@ -74,11 +74,14 @@ class CodesLogreg:
         self.tol = tol
         self.max_iter = max_iter
 
-    def fit(self, codes: np.ndarray, y: np.ndarray) -> list[str]:
-        """Fit on packed training rows (n_samples, n_bytes); return the estimator's warnings."""
+    def fit(self, codes: np.ndarray, y: np.ndarray, basis: SpanBasis | None = None) -> list[str]:
+        """Fit on packed training rows (n_samples, n_bytes); return the estimator's warnings.
+
+        ``basis``: the span basis of these rows on the plan's columns, when already computed.
+        """
         self.train_codes_ = codes
         if self.plan.span:
-            self.basis_: SpanBasis | None = SpanBasis.fit(codes, self.plan.columns)
+            self.basis_: SpanBasis | None = basis or SpanBasis.fit(codes, self.plan.columns)
             self.rank_: int | None = self.basis_.rank
             X = self.basis_.coords
         else:

@@ -20,6 +20,7 @@ import numpy as np
 from actcode import metrics
 from actcode.metrics import Metric
 from actcode.probes.dense import ColumnPlan
+from actcode.probes.span import SpanBasis
 from actcode.registry import Registry
 
 if TYPE_CHECKING:
@@ -65,7 +66,10 @@ class ScopeCodes:
 
     ``codes`` are packed rows per probed split (only this scope's bytes), ``labels`` their
     int64 labels, ``n_bits`` the scope's units, and ``plan`` the dense columns (None when no
-    chosen probe needs a dense matrix).
+    chosen probe needs a dense matrix). ``span_bases`` is this scope's cache of span bases
+    (:class:`~actcode.probes.span.SpanBasis` of a split's rows on ``plan.columns``, by split),
+    filled by the probe that computes one and reused by the next: K-Means stores the training
+    split's and logistic regression fits on it instead of recounting the same Gram matrix.
     """
 
     name: str
@@ -73,6 +77,7 @@ class ScopeCodes:
     labels: Mapping[str, np.ndarray]
     n_bits: int
     plan: ColumnPlan | None
+    span_bases: dict[str, SpanBasis] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -147,9 +147,9 @@ def test_kmeans_in_the_span_clusters_as_the_dense_fit(seed: int) -> None:
     train, y, test, _ = _case(seed, 60 + 7 * seed, 300 + 50 * seed, flip)
     span, dense = _plans(train, test, 300 + 50 * seed)
     c = int(np.unique(y).size)
-    ks, rank = fit_kmeans_codes(train, y, span, n_clusters=c, n_init="auto", seed=9)
+    ks, basis = fit_kmeans_codes(train, y, span, n_clusters=c, n_init="auto", seed=9)
     kd, none = fit_kmeans_codes(train, y, dense, n_clusters=c, n_init="auto", seed=9)
-    assert rank is not None
+    assert basis is not None
     assert none is None
     assert (ks.labels_ != kd.labels_).mean() <= 0.05
     assert abs(ks.majority_accuracy_ - kd.majority_accuracy_) <= 0.05

@@ -58,11 +58,13 @@ class KMeansCategorization:
         plan, sc, lab = scope.plan, scope.codes, scope.labels
         for s in task.splits:
             task.say(f"{scope.name}: K-Means on {s} ({sc[s].shape[0]} x {plan.columns.size})")
-            km, rank = fit_kmeans_codes(
+            km, basis = fit_kmeans_codes(
                 sc[s], lab[s], plan, n_clusters=int(task.classes.size), n_init=task.n_init, seed=task.seed
             )
-            if rank is not None:  # the span path (the module docstring of actcode.probes)
-                task.params["columns"][scope.name][f"span_rank_{s}"] = rank
+            if basis is not None:  # the span path (the module docstring of actcode.probes)
+                task.params["columns"][scope.name][f"span_rank_{s}"] = basis.rank
+                if s == task.train:  # logistic regression reuses it
+                    scope.span_bases[s] = basis
             task.rows += [
                 (s, scope.name, "kmeans_majority_accuracy", km.majority_accuracy_),
                 (s, scope.name, "kmeans_hungarian_accuracy", km.hungarian_accuracy_),

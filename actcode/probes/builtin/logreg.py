@@ -47,7 +47,7 @@ class LogRegProbe:
         train, plan, sc, lab = task.train, scope.plan, scope.codes, scope.labels
         task.say(f"{scope.name}: logistic regression on {train} ({sc[train].shape[0]} x {plan.columns.size})")
         model = CodesLogreg(plan, ovo=task.ovo, seed=task.seed, max_memory=task.max_memory)
-        notes = model.fit(sc[train], lab[train])
+        notes = model.fit(sc[train], lab[train], scope.span_bases.get(train))
         task.params["warnings"] += [f"{scope.name} logreg: {n}" for n in notes]
         if model.rank_ is not None:  # the span path
             task.params["columns"][scope.name][f"span_rank_{train}"] = model.rank_
