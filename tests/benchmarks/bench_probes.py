@@ -81,42 +81,42 @@ def _accuracies(r: Any) -> str:
     )
 
 
-def run_probe(layers: list[LayerInfo], codes: Any, labels: Any, *, dense: bool) -> tuple[float, Any]:
-    """Seconds and result of the two probes; ``dense`` forces the dense path (the current code)."""
+def run_probe(layers: list[LayerInfo], codes: Any, labels: Any, *, dense: bool) -> tuple[float, float, Any]:
+    """Wall and CPU seconds and result of the two probes; ``dense`` forces the dense (current) path."""
     never = mock.patch.object(dense_module, "span_fits", return_value=False)
     with never if dense else contextlib.nullcontext():
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         r = probe_codes(codes, labels, layers, probes=["kmeans", "logreg"])
-        return time.perf_counter() - t, r
+        return time.perf_counter() - t, time.process_time() - c, r
 
 
-def sklearn_dense(layers: list[LayerInfo], codes: Any, labels: Any) -> tuple[float, str]:
+def sklearn_dense(layers: list[LayerInfo], codes: Any, labels: Any) -> tuple[float, float, str]:
     """The peer: scikit-learn's estimators on dense float64 matrices (unpacking not timed)."""
     from sklearn.cluster import KMeans
     from sklearn.linear_model import LogisticRegression
 
     n_bits = layers[0].n_units
-    elapsed, km_acc = 0.0, 0.0
+    elapsed, cpu, km_acc = 0.0, 0.0, 0.0
     from actcode.probes.kmeans import majority_accuracy
 
     for split in ("train", "test"):
         X = np.unpackbits(codes[split], axis=1, count=n_bits).astype(np.float64)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         km = KMeans(n_clusters=N_CLASSES, random_state=9).fit(X)
-        elapsed += time.perf_counter() - t
+        elapsed, cpu = elapsed + time.perf_counter() - t, cpu + time.process_time() - c
         km_acc = majority_accuracy(km.labels_, labels[split])
         del X
     X = np.unpackbits(codes["train"], axis=1, count=n_bits).astype(np.float64)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     lr = LogisticRegression(random_state=9).fit(X, labels["train"])
     lr.score(X, labels["train"])
-    elapsed += time.perf_counter() - t
+    elapsed, cpu = elapsed + time.perf_counter() - t, cpu + time.process_time() - c
     del X
     X = np.unpackbits(codes["test"], axis=1, count=n_bits).astype(np.float64)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     lr_acc = lr.score(X, labels["test"])
-    elapsed += time.perf_counter() - t
-    return elapsed, f"kmeans(test) {km_acc:.3f}, logreg(test) {lr_acc:.3f}"
+    elapsed, cpu = elapsed + time.perf_counter() - t, cpu + time.process_time() - c
+    return elapsed, cpu, f"kmeans(test) {km_acc:.3f}, logreg(test) {lr_acc:.3f}"
 
 
 def whole_process(layers: list[LayerInfo], codes: Any, labels: Any, folder: Path) -> float:
@@ -147,21 +147,25 @@ def main() -> None:
     lines = [f"{args.kind} codes, {args.train} train + {args.test} test rows x {args.bits} bits, 10 classes"]
     lines.append(f"  load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     say("new probe (span path) ...")
-    t_new, r_new = run_probe(layers, codes, labels, dense=False)
+    t_new, c_new, r_new = run_probe(layers, codes, labels, dense=False)
     cols = r_new.params["columns"]["all"]
     ranks = f"{cols.get('span_rank_train')}/{cols.get('span_rank_test')}"
     lines.append(f"  new (path {cols['path']}, ranks {ranks}; seconds {r_new.params['seconds']}):")
-    lines.append(f"    {t_new:.2f} s; {_accuracies(r_new)}")
+    lines.append(f"    {t_new:.2f} s ({c_new:.2f} s CPU); {_accuracies(r_new)}")
     say("sklearn dense estimators ...")
-    t_sk, acc_sk = sklearn_dense(layers, codes, labels)
-    lines.append(f"  sklearn dense estimators: {t_sk:.2f} s; {acc_sk} -> new is {t_sk / t_new:.1f}x faster")
+    t_sk, c_sk, acc_sk = sklearn_dense(layers, codes, labels)
+    lines.append(
+        f"  sklearn dense estimators: {t_sk:.2f} s ({c_sk:.2f} s CPU); {acc_sk} "
+        f"-> new is {t_sk / t_new:.1f}x "
+        f"faster ({c_sk / c_new:.1f}x in CPU)"
+    )
     if not args.no_dense:
         say("current probe (dense path) ...")
-        t_old, r_old = run_probe(layers, codes, labels, dense=True)
+        t_old, c_old, r_old = run_probe(layers, codes, labels, dense=True)
         approx = r_old.params["columns"]["all"]["approximate"]
         lines.append(
-            f"  current (dense path, column subset: {approx}): {t_old:.2f} s; {_accuracies(r_old)} "
-            f"-> new is {t_old / t_new:.1f}x faster"
+            f"  current (dense path, column subset: {approx}): {t_old:.2f} s ({c_old:.2f} s CPU); "
+            f"{_accuracies(r_old)} -> new is {t_old / t_new:.1f}x faster ({c_old / c_new:.1f}x in CPU)"
         )
     if not args.no_process:
         say("whole actcode probe process ...")
