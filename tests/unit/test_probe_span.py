@@ -19,6 +19,7 @@ path, so:
 from __future__ import annotations
 
 import dataclasses
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -200,3 +201,29 @@ def test_probe_codes_records_the_span_path_and_ranks() -> None:
     lr = CodesLogreg(plan, ovo=False, seed=9, max_memory=1 << 30)
     lr.fit(train, y)
     assert r.table.get("test", "all", "logreg_accuracy") == lr.accuracy(test, yt)
+
+
+def test_logreg_reuses_the_kmeans_basis_of_the_training_split_per_scope() -> None:
+    # two sites probed one by one: each scope has its own basis cache (ScopeCodes.span_bases)
+    b, y, protos = synthetic_bits(50, 3600, n_classes=4, flip=0.3, seed=3)
+    bt, yt, _ = synthetic_bits(40, 3600, n_classes=4, flip=0.3, seed=103, prototypes=protos)
+    layers = layout_layers([LayerInfo("a", "ReLU", (2000,)), LayerInfo("b", "ReLU", (1600,))])
+    codes = {"train": pack_bits(b, layers), "test": pack_bits(bt, layers)}
+    labels = {"train": y, "test": yt}
+    fits = []
+
+    def counted(codes: np.ndarray, columns: np.ndarray) -> SpanBasis:
+        fits.append(codes.shape[0])
+        return real(codes, columns)
+
+    real = SpanBasis.fit
+    with mock.patch.object(SpanBasis, "fit", side_effect=counted):
+        both = probe_codes(codes, labels, layers, scopes=layers, probes=["kmeans", "logreg"])
+        assert sorted(fits) == [40, 40, 50, 50]  # K-Means on each split and scope; LR counts none
+        alone = probe_codes(codes, labels, layers, scopes=layers, probes=["logreg"])
+        assert sorted(fits[4:]) == [50, 50]  # without K-Means, LR computes the training basis
+    for scope in ("layer:a", "layer:b"):
+        assert both.params["columns"][scope]["path"] == "span"
+        for s in ("train", "test"):
+            got = both.table.get(s, scope, "logreg_accuracy")
+            assert got == alone.table.get(s, scope, "logreg_accuracy")
