@@ -57,6 +57,9 @@ class Opt:
         Whether a sweep spec's stage table may set it (I/O options such as ``--weights`` not).
     name : str, optional
         The public name (CLI ``--name``, spec key) when it is not the field's.
+    unknown : callable, optional
+        Called with each value not among the choices before it is refused: a registry raises
+        its own error there for a plugin of that name that failed to load.
     """
 
     help: str
@@ -66,6 +69,7 @@ class Opt:
     choices: Choices | None = None
     spec: bool = True
     name: str | None = None
+    unknown: Callable[[str], None] | None = None
 
     def choice_list(self) -> tuple[str, ...]:
         """The allowed values (empty for none)."""
@@ -228,6 +232,9 @@ def check(name: str, table: str | None, opt: Opt, value: Any) -> None:
     choices = opt.choice_list()
     if choices:
         bad = [v for v in (value if kind == "strs" else (value,)) if v not in choices]
+        if bad and opt.unknown is not None:
+            for v in bad:
+                opt.unknown(v)
         if bad:
             got = ",".join(value) if kind == "strs" else value
             _bad(name, table, got, ("a comma list of " if kind == "strs" else "one of ") + ", ".join(choices))

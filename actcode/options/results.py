@@ -24,6 +24,12 @@ def _probe_names() -> tuple[str, ...]:
     return probe_names()
 
 
+def _probe_unknown(name: str) -> None:
+    from actcode.probes.registry import PROBES  # deferred: the probes import scikit-learn
+
+    PROBES.check_loaded(name)  # a plugin of that name that failed to load: its own error
+
+
 def _knn_tie_rules() -> tuple[str, ...]:
     from actcode.probes.knn import TIE_RULES  # deferred: the probes import scikit-learn
 
@@ -79,6 +85,7 @@ class ProbeOptions(Options):
         "Comma list of knn, kmeans, logreg, or installed plugins' probes.",
         "strs",
         choices=_probe_names,
+        unknown=_probe_unknown,
     )
     k: int = option(9, "Neighbours of the Hamming K-NN probe.", "int", lo=1)
     knn_ties: str = option(

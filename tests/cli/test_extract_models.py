@@ -64,7 +64,9 @@ def resnet_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("images")
     write_images(root / "data", corrupt=True)
     torch.manual_seed(0)
-    save_file(resnet18().state_dict(), str(root / "W.safetensors"))
+    # a head fine-tuned to the folder's two classes: extract builds the model with the count the
+    # weights hold, so no class-count warning joins the error lines below
+    save_file(resnet18(num_classes=2).state_dict(), str(root / "W.safetensors"))
     return root / "data", root / "W.safetensors"
 
 
@@ -76,7 +78,7 @@ def hand_codes(folder: Path, weights: Path, split: str, skip: set[str], out: Pat
 
     from actcode.extraction import extract_model
 
-    model = resnet18()
+    model = resnet18(num_classes=2)
     model.load_state_dict(load_file(str(weights)))
     t = ImageClassification(crop_size=64, resize_size=73)  # the weights' preset with --input-size 64
     xs, ys = [], []
