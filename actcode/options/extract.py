@@ -146,9 +146,7 @@ class ExtractOptions(Options):
 
     def user_model_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`actcode.extraction.extract_user_model` (a user's model on data)."""
-        images = {
-            k: getattr(self, k) for k in ("input_size", "mean", "std", "workers", "skip_bad", "download")
-        }
+        images = {k: getattr(self, k) for k in _USER_MODEL}
         splits = None if self.splits is None else list(self.splits)
         return {**self._common(), **images, "splits": splits}
 
