@@ -20,7 +20,11 @@ def _check(argv: list[str]) -> None:
     command = ROOT
     while args and args[0].startswith("-"):
         args = args[1:]
-    while hasattr(command, "commands") and args and args[0] in command.commands:
+    while hasattr(command, "commands") and args:
+        if args[0] not in command.commands and "run" in command.commands:
+            args.insert(0, "run")  # `actcode sweep SPEC` is `actcode sweep run SPEC` (_RunByDefault)
+        if args[0] not in command.commands:
+            break
         command = command.commands[args.pop(0)]
     assert not hasattr(command, "commands"), f"no subcommand in {argv}"
     ctx = command.make_context("actcode", list(args), resilient_parsing=True)
