@@ -363,9 +363,8 @@ def check_version(p: Path, version: str) -> tuple[int, int, int]:
     if parsed is not None and parsed[0] == ours[0]:
         return parsed
     newer = parsed is not None and parsed[0] > ours[0]
-    msg = (
-        f"{p} has checkpoint format version {version}; this actcode "
-        f"reads {ours[0]}.x" + (". Upgrade actcode to read it." if newer else ".")
+    msg = f"{p} has checkpoint format version {version}; this actcode reads {ours[0]}.x" + (
+        ". Upgrade actcode to read it." if newer else "."
     )
     raise (CheckpointVersionTooNewError if newer else CheckpointError)(msg)
 

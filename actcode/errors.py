@@ -180,4 +180,3 @@ class ClassCountWarning(ActcodeWarning):
 
 class NewerMinorVersionWarning(ActcodeWarning):
     """A file of a newer minor format version was read; unknown additions are ignored."""
-

@@ -18,6 +18,8 @@ NET_METRICS = tuple(sorted(names_of("network")))
 PROBE_METRICS = names_of("probe")
 #: Split names recognised as a ``_<split>`` suffix even before any file is read.
 KNOWN_SPLITS = ("train", "test", "random", "val")
+
+
 @dataclass(frozen=True)
 class YSpec:
     """One plotted quantity: a stored metric on a split and a scope.

@@ -65,6 +65,7 @@ FACTOR_SHORT: dict[str, str] = {
     "batch_size": "batch",
 }
 
+
 def is_ratio(metric: str) -> bool:
     """True for metrics whose values lie in [0, 1] (fixed colour range in the phase chart)."""
     return _metrics.is_ratio(metric)

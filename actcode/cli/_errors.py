@@ -42,7 +42,6 @@ def interrupt_reported() -> bool:
     return _REPORTED["interrupt"]
 
 
-
 def error_line(command: str, exc: BaseException) -> str:
     """Format the one line printed for a user error."""
     text = " ".join(escape_control(str(exc)).split()) or type(exc).__name__

@@ -16,8 +16,9 @@ from actcode.io.summary import summarize
 @handle_errors("info")
 def command(
     paths: CodeFilesArg = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per file on stdout instead of "
-                                                         "tables.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON record per file on stdout instead of tables.")
+    ] = False,
 ) -> None:
     """Show the splits, N, D, layers, factors and results of code files.
 

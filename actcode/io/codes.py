@@ -46,6 +46,7 @@ from actcode.results import ResultTable
 
 _STR = h5py.string_dtype("utf-8")
 
+
 def _damaged(exc: BaseException, path: Path) -> FormatError:
     return damaged_file_error(path, exc)
 

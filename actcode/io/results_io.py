@@ -151,4 +151,3 @@ def _copy_with_results(
         ag = kg.create_group("arrays")
         for key, arr in arrays.items():
             ag.create_dataset(key, data=np.asarray(arr), compression="gzip")
-

@@ -194,8 +194,7 @@ def check_identity(f: h5py.File, p: Path) -> tuple[int, int, int]:
         raise VersionTooNewError(msg)
     if version[0] not in spec.READABLE_MAJORS:
         msg = (
-            f"{p}: format version {text} is older than any this actcode reads (major "
-            f"{spec.READABLE_MAJORS})."
+            f"{p}: format version {text} is older than any this actcode reads (major {spec.READABLE_MAJORS})."
         )
         raise VersionTooOldError(msg)
     if version[1] > ours[1]:
@@ -289,7 +288,7 @@ def check_layers(f: h5py.File, p: Path) -> tuple[list[LayerInfo], int, int]:
                 raise ValueError
         except ValueError:
             msg = (
-                f"{lw}: shape must be a JSON list of positive integers such as \"[16, 8, 8]\". Got "
+                f'{lw}: shape must be a JSON list of positive integers such as "[16, 8, 8]". Got '
                 f"{cols['shape'][i]!r}."
             )
             raise ShapeError(msg) from None

@@ -212,8 +212,7 @@ class RegionsOptions(Options):
             raise InvalidParameterError(msg)
         if self.weights is not None and self.model is None:
             msg = (
-                "--weights needs --model (FILE.py:FACTORY, torchvision:NAME or timm:NAME builds the "
-                "network)."
+                "--weights needs --model (FILE.py:FACTORY, torchvision:NAME or timm:NAME builds the network)."
             )
             raise InvalidParameterError(msg)
 

@@ -69,9 +69,7 @@ def bash_pipeline(options: list[dict[str, object]], runs: Path) -> str:
     lines = ["set -euo pipefail"]
     for o in options:
         args = " ".join(shlex.quote(a) for a in train_args({**o, "out": str(runs)}))
-        lines.append(
-            f"{act} -q train {args} | {act} -q extract | {act} -q measure | {act} -q probe"
-        )
+        lines.append(f"{act} -q train {args} | {act} -q extract | {act} -q measure | {act} -q probe")
     return "\n".join(lines)
 
 

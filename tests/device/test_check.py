@@ -37,4 +37,3 @@ def test_check_sh_cpu_mode(tmp_path: Path) -> None:
     ex = res["bench_extract"]  # default settings (deflate in threads beside the pass): issue 21's 1.1
     assert ex["default_ratio"] > 0
     assert ex["default_met_target"] is (ex["default_ratio"] <= 1.1)
-

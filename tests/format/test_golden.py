@@ -66,7 +66,9 @@ def test_golden_v1_2_0_reads_bit_for_bit_without_a_warning() -> None:
         with open_codes(path) as cf:
             assert cf.layers == mod.LAYERS
             assert [layer.name for layer in cf.layers][1:4] == [
-                "layer1.0:relu#0", "layer1.0:relu#1", "(root):leaky_relu#0"
+                "layer1.0:relu#0",
+                "layer1.0:relu#1",
+                "(root):leaky_relu#0",
             ]
             assert cf.splits == ["train", "test", "random"]
             for split, c in mod.golden_contents().items():

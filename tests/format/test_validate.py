@@ -32,8 +32,11 @@ def expect(path: Path, exc: type[Exception], message: str) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     p = tmp_path / "nope.h5"
-    expect(p, E.ActcodeFileNotFoundError, f"{p}: no such file. Check the path (inputs are read from "
-                                          "arguments or stdin, one per line).")
+    expect(
+        p,
+        E.ActcodeFileNotFoundError,
+        f"{p}: no such file. Check the path (inputs are read from arguments or stdin, one per line).",
+    )
 
 
 def test_empty_file(tmp_path: Path) -> None:
@@ -45,8 +48,12 @@ def test_empty_file(tmp_path: Path) -> None:
 def test_non_hdf5_file(tmp_path: Path) -> None:
     p = tmp_path / "random.h5"
     p.write_bytes(np.random.default_rng(1).bytes(4096))
-    expect(p, E.NotHDF5Error, f"{p}: not an HDF5 file (no HDF5 signature). actcode reads neural-code files "
-                              "written by 'actcode extract'.")
+    expect(
+        p,
+        E.NotHDF5Error,
+        f"{p}: not an HDF5 file (no HDF5 signature). actcode reads neural-code files "
+        "written by 'actcode extract'.",
+    )
 
 
 @pytest.mark.parametrize("keep", [8, 200, 0.5, 0.9])
@@ -76,14 +83,21 @@ def test_hdf5_file_of_another_kind(tmp_path: Path) -> None:
 
 def test_hdf5_file_of_another_encoding_type(code_file: Path, tmp_path: Path) -> None:
     p = mutated(code_file, tmp_path, lambda f: f.attrs.__setitem__("encoding-type", "anndata"))
-    expect(p, E.ForeignFileError, f"{p}: an HDF5 file of another kind: encoding-type is 'anndata', expected "
-                                  "'actcode.codes'.")
+    expect(
+        p,
+        E.ForeignFileError,
+        f"{p}: an HDF5 file of another kind: encoding-type is 'anndata', expected 'actcode.codes'.",
+    )
 
 
 def test_newer_major_version_is_refused(code_file: Path, tmp_path: Path) -> None:
     p = mutated(code_file, tmp_path, lambda f: f.attrs.__setitem__("encoding-version", "2.0.0"))
-    expect(p, E.VersionTooNewError, f"{p}: format version 2.0.0 is newer than this actcode reads (up to "
-                                    "1.x). Upgrade actcode to read it.")
+    expect(
+        p,
+        E.VersionTooNewError,
+        f"{p}: format version 2.0.0 is newer than this actcode reads (up to "
+        "1.x). Upgrade actcode to read it.",
+    )
 
 
 def test_newer_minor_version_is_read_with_a_warning(code_file: Path, tmp_path: Path) -> None:
@@ -99,8 +113,11 @@ def test_newer_minor_version_is_read_with_a_warning(code_file: Path, tmp_path: P
 
 def test_unparseable_version(code_file: Path, tmp_path: Path) -> None:
     p = mutated(code_file, tmp_path, lambda f: f.attrs.__setitem__("encoding-version", "one"))
-    expect(p, E.DtypeError, f"{p}: the root group attribute 'encoding-version' must be MAJOR.MINOR.PATCH. "
-                            "Got 'one' instead.")
+    expect(
+        p,
+        E.DtypeError,
+        f"{p}: the root group attribute 'encoding-version' must be MAJOR.MINOR.PATCH. Got 'one' instead.",
+    )
 
 
 @pytest.mark.parametrize(
@@ -133,8 +150,9 @@ def test_missing_split_dataset(code_file: Path, tmp_path: Path, column: str) -> 
 
 def test_unknown_root_element(code_file: Path, tmp_path: Path) -> None:
     p = mutated(code_file, tmp_path, lambda f: f.create_group("extra"))
-    expect(p, E.UnknownElementError, f"{p}: the root group holds elements the format does not define: "
-                                     "['extra'].")
+    expect(
+        p, E.UnknownElementError, f"{p}: the root group holds elements the format does not define: ['extra']."
+    )
 
 
 def test_wrong_codes_dtype(code_file: Path, tmp_path: Path) -> None:
@@ -154,8 +172,11 @@ def test_wrong_codes_shape(code_file: Path, tmp_path: Path) -> None:
         f["splits/test"].create_dataset("codes", data=data[:, :2], chunks=(10, 2))
 
     p = mutated(code_file, tmp_path, change)
-    expect(p, E.ShapeError, f"{p}: /splits/test/codes must have shape (n_samples, 3) for the layer table. "
-                            "Got (10, 2) instead.")
+    expect(
+        p,
+        E.ShapeError,
+        f"{p}: /splits/test/codes must have shape (n_samples, 3) for the layer table. Got (10, 2) instead.",
+    )
 
 
 def test_mismatched_label_length(code_file: Path, tmp_path: Path) -> None:
@@ -164,8 +185,11 @@ def test_mismatched_label_length(code_file: Path, tmp_path: Path) -> None:
         f["splits/train"].create_dataset("labels", data=np.zeros(39, np.int64))
 
     p = mutated(code_file, tmp_path, change)
-    expect(p, E.ShapeError, f"{p}: /splits/train/labels must have shape (40,), one entry per code row. Got "
-                            "(39,) instead.")
+    expect(
+        p,
+        E.ShapeError,
+        f"{p}: /splits/train/labels must have shape (40,), one entry per code row. Got (39,) instead.",
+    )
 
 
 def test_wrong_label_dtype(code_file: Path, tmp_path: Path) -> None:
@@ -183,8 +207,11 @@ def test_empty_split(code_file: Path, tmp_path: Path) -> None:
             f["splits/test"][name].resize(0, axis=0)
 
     p = mutated(code_file, tmp_path, change)
-    expect(p, E.EmptySplitError, f"{p}: /splits/test/codes has no rows; an empty split is not allowed. Leave "
-                                 "the split out instead.")
+    expect(
+        p,
+        E.EmptySplitError,
+        f"{p}: /splits/test/codes has no rows; an empty split is not allowed. Leave the split out instead.",
+    )
 
 
 def test_no_split_at_all(code_file: Path, tmp_path: Path) -> None:
@@ -193,8 +220,11 @@ def test_no_split_at_all(code_file: Path, tmp_path: Path) -> None:
         del f["splits/train"]
 
     p = mutated(code_file, tmp_path, change)
-    expect(p, E.MissingElementError, f"{p}: /splits holds no split; a code file needs at least one (train, "
-                                     "test, random, ...).")
+    expect(
+        p,
+        E.MissingElementError,
+        f"{p}: /splits holds no split; a code file needs at least one (train, test, random, ...).",
+    )
 
 
 def test_nonzero_pad_bits(code_file: Path, tmp_path: Path) -> None:
@@ -220,8 +250,12 @@ def test_layer_table_n_units_disagrees_with_shape(code_file: Path, tmp_path: Pat
         f["layers/n_units"][1] = 13
 
     p = mutated(code_file, tmp_path, change)
-    expect(p, E.ShapeError, f"{p}: /layers row 1 ('fc1.relu'): n_units must equal the product of shape [12] "
-                            "= 12. Got 13 instead.")
+    expect(
+        p,
+        E.ShapeError,
+        f"{p}: /layers row 1 ('fc1.relu'): n_units must equal the product of shape [12] "
+        "= 12. Got 13 instead.",
+    )
 
 
 def test_layer_offsets_must_be_back_to_back(code_file: Path, tmp_path: Path) -> None:
@@ -229,8 +263,11 @@ def test_layer_offsets_must_be_back_to_back(code_file: Path, tmp_path: Path) -> 
         f["layers/byte_offset"][1] = 2
 
     p = mutated(code_file, tmp_path, change)
-    expect(p, E.ShapeError, f"{p}: /layers row 1 ('fc1.relu'): byte_offset must be 1 (segments are back to "
-                            "back). Got 2 instead.")
+    expect(
+        p,
+        E.ShapeError,
+        f"{p}: /layers row 1 ('fc1.relu'): byte_offset must be 1 (segments are back to back). Got 2 instead.",
+    )
 
 
 def test_root_totals_must_match_layers(code_file: Path, tmp_path: Path) -> None:
@@ -248,8 +285,9 @@ def test_claimed_shape_larger_than_stored_data(code_file: Path, tmp_path: Path) 
     p = mutated(code_file, tmp_path, change)
     with pytest.raises(E.StorageError) as info:
         validate(p)
-    assert str(info.value).startswith(f"{p}: /splits/train/codes claims shape (1000000000, 3) but stores 1 "
-                                      "of its ")
+    assert str(info.value).startswith(
+        f"{p}: /splits/train/codes claims shape (1000000000, 3) but stores 1 of its "
+    )
     assert str(info.value).endswith("chunks; the file is truncated or forged. Re-create it.")
 
 
@@ -260,22 +298,34 @@ def test_foreign_compression_filter(code_file: Path, tmp_path: Path) -> None:
         f["splits/test"].create_dataset("codes", data=data, chunks=(10, 3), compression="lzf")
 
     p = mutated(code_file, tmp_path, change)
-    expect(p, E.FormatError, f"{p}: /splits/test/codes uses ['filter 32000']; the format allows only deflate "
-                             "(gzip), shuffle and fletcher32.")
+    expect(
+        p,
+        E.FormatError,
+        f"{p}: /splits/test/codes uses ['filter 32000']; the format allows only deflate "
+        "(gzip), shuffle and fletcher32.",
+    )
 
 
 def test_provenance_not_json(code_file: Path, tmp_path: Path) -> None:
     p = mutated(code_file, tmp_path, lambda f: f.attrs.__setitem__("provenance", "{not json"))
-    expect(p, E.ProvenanceError, f"{p}: provenance attribute is not valid JSON (Expecting property name "
-                                 "enclosed in double quotes at character 1).")
+    expect(
+        p,
+        E.ProvenanceError,
+        f"{p}: provenance attribute is not valid JSON (Expecting property name "
+        "enclosed in double quotes at character 1).",
+    )
 
 
 def test_provenance_not_following_schema(code_file: Path, tmp_path: Path) -> None:
     p = mutated(
         code_file, tmp_path, lambda f: f.attrs.__setitem__("provenance", '{"schema": "actcode.provenance/1"}')
     )
-    expect(p, E.ProvenanceError, f"{p}: provenance record does not follow its schema at (top level): "
-                                 "'actcode_version' is a required property.")
+    expect(
+        p,
+        E.ProvenanceError,
+        f"{p}: provenance record does not follow its schema at (top level): "
+        "'actcode_version' is a required property.",
+    )
 
 
 def test_every_format_error_is_one_line_with_exit_code_3(code_file: Path, tmp_path: Path) -> None:
@@ -287,6 +337,8 @@ def test_every_format_error_is_one_line_with_exit_code_3(code_file: Path, tmp_pa
     assert r.returncode == 3
     assert r.stdout == f"{code_file}\n"
     errors = [line for line in r.stderr.splitlines() if line.startswith("actcode validate: error:")]
-    assert errors == [f"actcode validate: error: {bad}: format version 2.0.0 is newer than this actcode "
-                      "reads (up to 1.x). Upgrade actcode to read it."]
+    assert errors == [
+        f"actcode validate: error: {bad}: format version 2.0.0 is newer than this actcode "
+        "reads (up to 1.x). Upgrade actcode to read it."
+    ]
     assert "Traceback" not in r.stderr

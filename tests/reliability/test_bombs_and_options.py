@@ -57,6 +57,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # -- class 5: seeds, once -------------------------------------------------------------------
 
+
 @given(st.one_of(st.integers(max_value=-1), st.integers(min_value=SEED_MAX + 1), st.booleans()))
 @settings(max_examples=150, deadline=None)
 def test_out_of_range_seeds_are_exit_5(seed: int) -> None:
@@ -93,6 +94,7 @@ def test_every_command_refuses_a_bad_seed_first(args: list[str], tmp_path: Path,
 
 
 # -- class 3: one size rule ------------------------------------------------------------------
+
 
 @given(st.integers(min_value=1, max_value=1 << 60), st.integers(min_value=1, max_value=1 << 50))
 @settings(max_examples=100, deadline=None)
@@ -261,6 +263,7 @@ def test_20000_one_unit_layers_are_refused_with_the_limit(tmp_path: Path) -> Non
 
 
 # -- class 4: wrong answers ------------------------------------------------------------------
+
 
 def test_probe_on_a_file_without_a_train_split_is_refused(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)

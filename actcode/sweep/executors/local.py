@@ -163,7 +163,6 @@ class LocalBackend(Backend):
                 p.kill()
         self._pool = None
 
-
     def close(self) -> None:
         """A pool still running here means the sweep stopped on an error: stop its workers too."""
         self.cancel()
