@@ -57,9 +57,10 @@ class Opt:
         Whether a sweep spec's stage table may set it (I/O options such as ``--weights`` not).
     name : str, optional
         The public name (CLI ``--name``, spec key) when it is not the field's.
-    unknown : callable, optional
-        Called with each value not among the choices before it is refused: a registry raises
-        its own error there for a plugin of that name that failed to load.
+    member : callable, optional
+        Whether a value is among the choices, asked instead of listing them (a registry then loads
+        only the plugin of that name, and raises its own error for one that failed to load); the
+        list is built only for the message that refuses a value.
     """
 
     help: str
@@ -69,7 +70,7 @@ class Opt:
     choices: Choices | None = None
     spec: bool = True
     name: str | None = None
-    unknown: Callable[[str], None] | None = None
+    member: Callable[[str], bool] | None = None
 
     def choice_list(self) -> tuple[str, ...]:
         """The allowed values (empty for none)."""
@@ -229,15 +230,17 @@ def check(name: str, table: str | None, opt: Opt, value: Any) -> None:
         _check_range(name, table, opt, v, value)
     if kind == "rows3" and (len(value) != 3 or len(set(value)) != 3):
         _bad(name, table, ",".join(map(str, value)), _WHAT[kind])
-    choices = opt.choice_list()
-    if choices:
-        bad = [v for v in (value if kind == "strs" else (value,)) if v not in choices]
-        if bad and opt.unknown is not None:
-            for v in bad:
-                opt.unknown(v)
-        if bad:
-            got = ",".join(value) if kind == "strs" else value
-            _bad(name, table, got, ("a comma list of " if kind == "strs" else "one of ") + ", ".join(choices))
+    if opt.choices is None:
+        return
+    values = value if kind == "strs" else (value,)
+    if opt.member is not None:
+        bad = [v for v in values if not opt.member(v)]
+    else:
+        bad = [v for v in values if v not in opt.choice_list()]
+    if bad:
+        choices = opt.choice_list()
+        got = ",".join(value) if kind == "strs" else value
+        _bad(name, table, got, ("a comma list of " if kind == "strs" else "one of ") + ", ".join(choices))
 
 
 def _check_range(name: str, table: str | None, opt: Opt, v: Any, value: Any) -> None:

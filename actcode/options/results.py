@@ -24,10 +24,12 @@ def _probe_names() -> tuple[str, ...]:
     return probe_names()
 
 
-def _probe_unknown(name: str) -> None:
+def _is_probe(name: str) -> bool:
     from actcode.probes.registry import PROBES  # deferred: the probes import scikit-learn
 
+    found = name in PROBES  # loads only the plugin of that name
     PROBES.check_loaded(name)  # a plugin of that name that failed to load: its own error
+    return found
 
 
 def _knn_tie_rules() -> tuple[str, ...]:
@@ -85,7 +87,7 @@ class ProbeOptions(Options):
         "Comma list of knn, kmeans, logreg, or installed plugins' probes.",
         "strs",
         choices=_probe_names,
-        unknown=_probe_unknown,
+        member=_is_probe,
     )
     k: int = option(9, "Neighbours of the Hamming K-NN probe.", "int", lo=1)
     knn_ties: str = option(
