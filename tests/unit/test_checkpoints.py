@@ -105,6 +105,7 @@ def test_factors(ckpts: list[Path]) -> None:
         "optimizer": "adam",
         "lr": 0.01,
         "batch_size": 64,
+        "tile": False,
     }
 
 
