@@ -375,6 +375,7 @@ class CurvesDisplay:
             borderaxespad=0.0,
             frameon=False,
             ncols=2 if len(handles) > 12 else 1,
+            handlelength=style.LEGEND_HANDLELENGTH,
         )
 
     def _decorate(self, ax: Axes, specs: list[YSpec], panel: list[Series]) -> None:

@@ -338,3 +338,38 @@ def test_phase_from_files(tmp_path: Path) -> None:
     d = PhaseChartDisplay.from_files(paths, x="width", y="sample_size")
     assert d.R.tolist() == [[0.05, 1 / 80], [0.0005, 1 / 8000]]
     assert d.regimes_.tolist() == [[0, 1], [0, 2]]
+
+
+def _handle_row_gaps(d: CurvesDisplay, ax: Any) -> dict[str, int]:
+    """Per legend entry: background pixels on the middle row of its drawn handle (line and
+    marker), away from the handle's two ends (antialiased caps)."""
+    fig = d.figure_
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    legend = ax.get_legend()
+    gaps = {}
+    for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
+        box = handle.get_window_extent(renderer)
+        row = img.shape[0] - 1 - round((box.y0 + box.y1) / 2)
+        x0, x1 = round(box.x0) + 3, round(box.x1) - 3
+        gaps[text.get_text()] = int((img[row, x0:x1] > 235).all(axis=1).sum())
+    return gaps
+
+
+@pytest.mark.parametrize("hue", ["width", "none"])
+def test_legend_shows_each_split_line_style_beside_the_marker(pyplot: Any, hue: str) -> None:
+    """Train is dashed and test solid in the plot; the legend must show it too. With the
+    default handle length, the one gap of a dashed handle lay under its centred marker, so the
+    'train' entry was drawn as solid as 'test'."""
+    runs = [
+        _run(f"{w}-{n}-{s}", {"dataset": "digits", "width": w, "sample_size": n, "seed": s},
+             redundancy_test=0.5 / n + w / 100, redundancy_train=0.4 / n + w / 200, knn_accuracy_test=0.5)
+        for w in ((8, 16) if hue == "width" else (8,)) for n in (10, 30, 100) for s in (0, 1)
+    ]  # fmt: skip
+    d = CurvesDisplay.from_runs(
+        runs, x="sample_size", y="redundancy_train+redundancy_test,knn_test", hue=hue
+    ).plot()
+    gaps = _handle_row_gaps(d, d.axes_[0])
+    assert gaps["test"] == 0
+    assert gaps["train"] >= 2, gaps
