@@ -143,8 +143,10 @@ _m("naswot_duplicates", "regions", "codes equal to an earlier one in the NAS bat
    "count")  # fmt: skip
 _m("tenas_distinct", "regions", "distinct codes in the NAS batch (TE-NAS)", "TE-NAS distinct", "codes",
    "count", "distinct")  # fmt: skip
-_m("plane_regions", "regions", "linear regions in the 2-D slice", "slice regions", "regions", "count",
-   "plane regions")  # fmt: skip
+_m("plane_regions", "regions", "linear regions in the 2-D slice (connected sets of one code)",
+   "slice regions", "regions", "count", "plane regions")  # fmt: skip
+_m("plane_pieces", "regions", "affine pieces in the 2-D slice (regions cut at max-pool switches)",
+   "slice pieces", "pieces", "count")  # fmt: skip
 _m("plane_window_area", "regions", "area of the 2-D slice's window", "window area", "input units²", "value")
 for _stat in ("mean", "median", "min", "max"):
     _m(f"plane_area_{_stat}", "regions", f"region area in the 2-D slice ({_stat})", f"region area ({_stat})",

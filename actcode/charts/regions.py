@@ -22,7 +22,17 @@ __all__ = ["CLASS_COLOURS", "SliceDisplay", "slice_title", "write_slice"]
 CLASS_COLOURS: tuple[str, ...] = (*OKABE_ITO[:6], "#777777", OKABE_ITO[7], "#882255", "#44AA99")
 
 
-def _ragged(verts: np.ndarray, offs: np.ndarray) -> list[np.ndarray]:
+def _ragged(path: str | Path, name: str, verts: np.ndarray, offs: np.ndarray) -> list[np.ndarray]:
+    """Polygons ``verts[offs[i]:offs[i + 1]]``, after checking the arrays read from the file."""
+    offs = np.asarray(offs)
+    ok = (
+        verts.ndim == 2 and verts.shape[1] == 2 and np.issubdtype(verts.dtype, np.floating)
+        and offs.ndim == 1 and offs.size >= 1 and np.issubdtype(offs.dtype, np.integer)
+        and offs[0] == 0 and offs[-1] == verts.shape[0] and bool((np.diff(offs) >= 3).all())
+    )  # fmt: skip
+    if not ok:
+        msg = f"{path}: its plane partition's {name} are damaged (not polygons); run 'actcode regions' again."
+        raise InvalidParameterError(msg)
     return [verts[offs[i] : offs[i + 1]] for i in range(offs.size - 1)]
 
 
@@ -33,7 +43,7 @@ class SliceDisplay:
     Build with :meth:`from_file`, draw with :meth:`plot`; ``figure_`` and ``ax_`` are set by plot.
     """
 
-    regions: list[np.ndarray]
+    regions: list[np.ndarray]  # the affine pieces (the regions themselves without max-pools)
     cells: list[np.ndarray]
     cell_class: np.ndarray
     boundary: np.ndarray
@@ -42,6 +52,7 @@ class SliceDisplay:
     window: np.ndarray
     split: str
     title: str = ""
+    n_regions: int | None = None  # regions (connected sets of one code); None: one per piece
     figure_: Figure | None = None
     ax_: Axes | None = None
 
@@ -66,9 +77,14 @@ class SliceDisplay:
             labels = cf.labels(chosen)[a["rows"]] if "rows" in a else np.full(len(a["points"]), -1)
             f = cf.factors
         title = f"{slice_title(f)}: {chosen}"
+        pieces = _ragged(path, "pieces", a["vertices"], a["offsets"])
+        region = np.asarray(a.get("region", np.arange(len(pieces))))
+        if region.shape != (len(pieces),) or not np.issubdtype(region.dtype, np.integer):
+            msg = f"{path}: its plane partition's region numbers are damaged; run 'actcode regions' again."
+            raise InvalidParameterError(msg)
         return cls(
-            _ragged(a["vertices"], a["offsets"]),
-            _ragged(a["cell_vertices"], a["cell_offsets"]),
+            pieces,
+            _ragged(path, "class cells", a["cell_vertices"], a["cell_offsets"]),
             a["cell_class"],
             a["boundary"].reshape(-1, 2, 2),
             a["points"],
@@ -76,6 +92,7 @@ class SliceDisplay:
             a["window"],
             chosen,
             title,
+            int(np.unique(region).size),
         )
 
     def plot(self, ax: Axes | None = None) -> SliceDisplay:
@@ -117,9 +134,11 @@ class SliceDisplay:
                 handles, [f"predicted {c}" for c in classes], fontsize=7, loc="upper left",
                 bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False,
             )  # fmt: skip
-            ax.set_title(
-                f"{self.title}\n{len(self.regions)} linear regions; black: decision boundary", fontsize=9
+            n = len(self.regions) if self.n_regions is None else self.n_regions
+            pieces = (
+                f" ({len(self.regions)} affine pieces: max-pool switches)" if n != len(self.regions) else ""
             )
+            ax.set_title(f"{self.title}\n{n} linear regions{pieces}; black: decision boundary", fontsize=9)
         self.figure_, self.ax_ = fig, ax
         return self
 

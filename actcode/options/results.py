@@ -143,8 +143,8 @@ class RegionsOptions(Options):
 
     analyses: tuple[str, ...] | None = option(
         None,
-        "Comma list of lines, local, kernel, plane (default: all; plane is skipped, with a note, for "
-        "a network with max-pools, and refused there when asked for).",
+        "Comma list of lines, local, kernel, plane (default: all; a plugin analysis without max-pool "
+        "support is refused for a network with max-pools).",
         "strs",
         choices=_analysis_names,
     )

@@ -46,7 +46,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from actcode.errors import InvalidParameterError
 from actcode.extraction.sites import Site, find_sites
 
-__all__ = ["NotPiecewiseAffineError", "Piece", "PieceRunner", "site_offsets"]
+__all__ = ["NotPiecewiseAffineError", "Piece", "PieceRunner", "PoolWindows", "site_offsets"]
 
 
 class NotPiecewiseAffineError(InvalidParameterError):
@@ -70,6 +70,8 @@ class Piece:
     switch : Tensor of shape (n,)
         Smallest step along the first direction at which a max-pool's choice changes
         (``inf`` without max-pools or when not requested).
+    windows : PoolWindows, optional
+        The windows of the max-pool call asked for (:meth:`PieceRunner.stage`), else None.
     """
 
     a: torch.Tensor
@@ -78,6 +80,24 @@ class Piece:
     out_a: torch.Tensor
     out_b: torch.Tensor
     switch: torch.Tensor
+    windows: PoolWindows | None = None
+
+
+@dataclass
+class PoolWindows:
+    """The candidates of every window of one max-pool call, on the frozen piece.
+
+    Attributes
+    ----------
+    a : Tensor of shape (n, C, kk, L), float64
+        Each window's kk elements at the base points (``-inf`` where the window covers padding),
+        for C channels and L output positions.
+    b : Tensor of shape (K, n, C, kk, L)
+        Their change per unit step along each direction (0 on padding).
+    """
+
+    a: torch.Tensor
+    b: torch.Tensor
 
 
 def site_offsets(sites: Sequence[Site]) -> np.ndarray:
@@ -103,6 +123,10 @@ def _negative_slope(module: nn.Module, pre: torch.Tensor) -> torch.Tensor | floa
     if isinstance(module, nn.RReLU):
         return (float(module.lower) + float(module.upper)) / 2.0
     return 0.0
+
+
+class _StageDone(Exception):
+    """Raised by a hook to end a forward pass once the stage asked for has been recorded."""
 
 
 class PieceRunner:
@@ -173,6 +197,8 @@ class PieceRunner:
         self._freeze_mode: Any = None
         self._state: dict[str, Any] = {}
         self.points = 0  # network evaluations so far (one per stacked row)
+        #: The nonlinearities in the order the last call ran them: ("site", k) and ("pool", j).
+        self.stages: tuple[tuple[str, int], ...] = ()
 
     # -- hooks ---------------------------------------------------------------------------
     def _freeze(self, key: tuple[str, str], pre: torch.Tensor, slope: torch.Tensor | float) -> torch.Tensor:
@@ -188,9 +214,12 @@ class PieceRunner:
         plan = self._plan.get(key, [])
         site = plan[k] if k < len(plan) else -1
         if site >= 0:
+            st["events"].append(("site", site))
             st["a"][site] = a.reshape(st["n"], -1).clone()  # an in-place op overwrites pre
             st["b"][site] = (blocks[1:] - a.unsqueeze(0)).reshape(st["K"], st["n"], -1)
             st["bits"][site] = mask.reshape(st["n"], -1)
+            if st["until"] == ("site", site):
+                raise _StageDone
         return (blocks * factor.unsqueeze(0)).reshape(pre.shape)
 
     def _site_hook(self, path: str) -> Any:
@@ -222,10 +251,15 @@ class PieceRunner:
             flat = blocks.flatten(3)
             gidx = idx.flatten(2).unsqueeze(0).expand(st["K"] + 1, -1, -1, -1)
             out = flat.gather(3, gidx).reshape((st["K"] + 1, *pooled.shape))
+            call = len([e for e in st["events"] if e[0] == "pool"])
+            st["events"].append(("pool", call))
             if st["switches"] and st["K"] > 0:
                 st["switch"] = torch.minimum(
                     st["switch"], _pool_switch(a, blocks[1] - a, idx, kernel, stride, dil, pad)
                 )
+            if st["until"] == ("pool", call):
+                st["pool"] = _pool_windows(a, blocks[1:] - a.unsqueeze(0), idx, kernel, stride, dil, pad)
+                raise _StageDone
             res: torch.Tensor = out.reshape((-1, *pooled.shape[1:]))
             return res
 
@@ -265,7 +299,6 @@ class PieceRunner:
         self.close()
 
     # -- evaluation ----------------------------------------------------------------------
-    @torch.no_grad()
     def __call__(
         self, x: torch.Tensor, dirs: torch.Tensor, *, tau: float = 0.0, switches: bool = False
     ) -> Piece:
@@ -281,6 +314,54 @@ class PieceRunner:
         switches : bool
             Compute :attr:`Piece.switch` (max-pool choices changing along ``dirs[0]``).
         """
+        out = self._forward(x, dirs, tau=tau, switches=switches, until=None)
+        st, n_sites = self._state, len(self.sites)
+        missing = [self.sites[i].name for i in range(n_sites) if st["a"][i] is None]
+        if missing or out is None:
+            msg = (
+                f"activation site(s) {', '.join(missing[:5])} did not run; the model's forward pass changed."
+            )
+            raise NotPiecewiseAffineError(msg)
+        self.stages = tuple(st["events"])
+        ob = out.reshape(st["K"] + 1, st["n"], -1)
+        return Piece(
+            a=torch.cat(st["a"], dim=1),
+            b=torch.cat(st["b"], dim=2),
+            bits=torch.cat(st["bits"], dim=1),
+            out_a=ob[0],
+            out_b=ob[1:] - ob[0].unsqueeze(0),
+            switch=st["switch"],
+        )
+
+    def stage(self, x: torch.Tensor, dirs: torch.Tensor, stage: tuple[str, int]) -> Piece:
+        """The piece of one stage (:attr:`stages`) at ``x``; the forward pass stops after it.
+
+        For ``("site", k)`` the result's ``a``, ``b`` and ``bits`` hold site k's units only; for
+        ``("pool", j)`` its ``windows`` hold the j-th max-pool call's. The outputs are empty.
+        """
+        self._forward(x, dirs, tau=0.0, switches=False, until=stage)
+        st = self._state
+        if stage not in st["events"]:
+            msg = f"stage {stage} did not run; the model's forward pass changed."
+            raise NotPiecewiseAffineError(msg)
+        kind, k = stage
+        n, none = st["n"], torch.zeros((st["n"], 0), dtype=torch.float64, device=self.device)
+        a, b, bits = (
+            (st["a"][k], st["b"][k], st["bits"][k]) if kind == "site" else (none, none[None], none > 0)
+        )
+        return Piece(a, b, bits, none, none[None].expand(st["K"], n, 0), st["switch"], windows=st["pool"])
+
+    @torch.no_grad()
+    def _forward(
+        self,
+        x: torch.Tensor,
+        dirs: torch.Tensor,
+        *,
+        tau: float,
+        switches: bool,
+        until: tuple[str, int] | None,
+    ) -> torch.Tensor | None:
+        """Run the stacked batch, the hooks recording into ``_state``; the output (None when stopped)."""
         if not self._handles and self._freeze_mode is None:
             msg = "PieceRunner must be used as a context manager (with PieceRunner(...) as run)."
             raise RuntimeError(msg)
@@ -299,33 +380,23 @@ class PieceRunner:
             "bits": [None] * n_sites,
             "switches": switches,
             "switch": torch.full((n,), float("inf"), dtype=torch.float64, device=self.device),
+            "events": [],
+            "until": until,
+            "pool": None,
         }
         stacked = torch.cat([x.unsqueeze(0), x.unsqueeze(0) + dirs], dim=0).reshape((k + 1) * n, *x.shape[1:])
-        if self._freeze_mode is not None:
-            self._stack.reset()
-            with self._freeze_mode:
-                out = self.model(stacked)
-        else:
-            out = self.model(stacked)
-        if isinstance(out, tuple | list):
-            out = out[0]
-        st = self._state
-        missing = [self.sites[i].name for i in range(n_sites) if st["a"][i] is None]
-        if missing:
-            msg = (
-                f"activation site(s) {', '.join(missing[:5])} did not run; the model's forward pass changed."
-            )
-            raise NotPiecewiseAffineError(msg)
         self.points += (k + 1) * n
-        ob = out.reshape(k + 1, n, -1)
-        return Piece(
-            a=torch.cat(st["a"], dim=1),
-            b=torch.cat(st["b"], dim=2),
-            bits=torch.cat(st["bits"], dim=1),
-            out_a=ob[0],
-            out_b=ob[1:] - ob[0].unsqueeze(0),
-            switch=st["switch"],
-        )
+        try:
+            if self._freeze_mode is not None:
+                self._stack.reset()
+                with self._freeze_mode:
+                    out = self.model(stacked)
+            else:
+                out = self.model(stacked)
+        except _StageDone:
+            return None
+        res: torch.Tensor = out[0] if isinstance(out, tuple | list) else out
+        return res
 
     def check_affine(self, x: torch.Tensor, u: torch.Tensor, rtol: float = 1e-7) -> None:
         """Raise :class:`NotPiecewiseAffineError` unless every site is affine on the frozen pattern.
@@ -413,6 +484,40 @@ def _pair(v: Any) -> tuple[int, int]:
     return int(v), int(v)
 
 
+def _pool_windows(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    idx: torch.Tensor,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dil: tuple[int, int],
+    pad: tuple[int, int] = (0, 0),
+) -> PoolWindows:
+    """The windows of ``max_pool2d`` over values ``a`` (n, C, H, W) and slopes ``b`` (K, n, C, H, W).
+
+    Windows are those of ``max_pool2d`` with padding ``pad`` and the output size of ``idx``
+    (``ceil_mode`` windows that hang over the edge included): the padding is ``-inf`` with
+    slope 0, so it never wins.
+    """
+    n, c, h, w = a.shape
+    oh, ow = int(idx.shape[-2]), int(idx.shape[-1])
+    # top/left padding, then bottom/right so that unfold gives exactly the pool's windows
+    bottom = (oh - 1) * stride[0] + dil[0] * (kernel[0] - 1) + 1 - h - pad[0]
+    right = (ow - 1) * stride[1] + dil[1] * (kernel[1] - 1) + 1 - w - pad[1]
+    sides = (pad[1], right, pad[0], bottom)
+    kk = kernel[0] * kernel[1]
+
+    def windows(t: torch.Tensor, fill: float) -> torch.Tensor:
+        # strided views, then one copy (F.unfold's im2col is ~100x slower on the CPU)
+        padded = F.pad(t, sides, value=fill) if any(sides) else t
+        span = (dil[0] * (kernel[0] - 1) + 1, dil[1] * (kernel[1] - 1) + 1)
+        v = padded.unfold(2, span[0], stride[0]).unfold(3, span[1], stride[1])[..., :: dil[0], :: dil[1]]
+        return v.reshape(t.shape[0], t.shape[1], oh * ow, kk).transpose(2, 3)
+
+    ub = windows(b.reshape(-1, c, h, w), 0.0)
+    return PoolWindows(windows(a, -math.inf), ub.reshape(b.shape[0], n, c, kk, -1))
+
+
 def _pool_switch(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -424,26 +529,18 @@ def _pool_switch(
 ) -> torch.Tensor:
     """Per row, the smallest step s > 0 at which another element of a window overtakes its chosen maximum.
 
-    Windows are those of ``max_pool2d`` with padding ``pad`` and the output size of ``idx``
-    (``ceil_mode`` windows that hang over the edge included): the padding is ``-inf`` with
-    slope 0, so it never overtakes.
+    ``a`` and ``b`` (n, C, H, W) are the pool's input and its slope along the first direction;
+    ``idx`` is the pool's choice (flat indices into the unpadded plane, as ``max_pool2d`` returns
+    them). Padding never overtakes (:func:`_pool_windows`).
     """
-    n, c, h, w = a.shape
-    oh, ow = int(idx.shape[-2]), int(idx.shape[-1])
-    # top/left padding, then bottom/right so that unfold gives exactly the pool's windows
-    bottom = (oh - 1) * stride[0] + dil[0] * (kernel[0] - 1) + 1 - h - pad[0]
-    right = (ow - 1) * stride[1] + dil[1] * (kernel[1] - 1) + 1 - w - pad[1]
-    sides = (pad[1], right, pad[0], bottom)
-    kk = kernel[0] * kernel[1]
-
-    def windows(t: torch.Tensor, fill: float) -> torch.Tensor:
-        padded = F.pad(t, sides, value=fill) if any(sides) else t
-        return F.unfold(padded, kernel, dilation=dil, stride=stride).reshape(t.shape[0], t.shape[1], kk, -1)
-
-    ua, ub = windows(a, -math.inf), windows(b, 0.0)
-    # the chosen element's position in its window, from its flat index in the input plane
-    pos = windows(torch.arange(h * w, dtype=a.dtype, device=a.device).reshape(1, 1, h, w), -1.0)
-    chosen = (pos == idx.flatten(2).unsqueeze(2).to(a.dtype)).to(a.dtype).argmax(dim=2, keepdim=True)
+    h, w = a.shape[-2:]
+    win = _pool_windows(a, b.unsqueeze(0), idx, kernel, stride, dil, pad)
+    ua, ub = win.a, win.b[0]
+    # the chosen element's position in its window, from its flat index in the input plane (1-based:
+    # the padding's slope fill, 0, is no position)
+    plane = torch.arange(1, h * w + 1, dtype=a.dtype, device=a.device).reshape(1, 1, h, w)
+    pos = _pool_windows(plane, plane.unsqueeze(0), idx, kernel, stride, dil, pad).b[0]
+    chosen = (pos == idx.flatten(2).unsqueeze(2).to(a.dtype) + 1).to(a.dtype).argmax(dim=2, keepdim=True)
     am = ua.gather(2, chosen)
     bm = ub.gather(2, chosen)
     gain = ub - bm

@@ -42,7 +42,7 @@ CODES_ONLY = ("kernel",)
 Row = tuple[str, str, str, float]
 #: Kept and new rows, arrays and per-analysis parameters of a run.
 _Stored = tuple[list[Row], list[Row], dict[str, np.ndarray], dict[str, Any]]
-#: Max-pool modules: analyses without ``max_pool`` support (plane) refuse networks that have them.
+#: Max-pool modules: an analysis without ``max_pool`` support (a plugin may lack it) refuses them.
 MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
              nn.AdaptiveMaxPool3d)  # fmt: skip
 
@@ -88,8 +88,9 @@ def _check(cfg: RegionsConfig) -> None:
 def _resolve_analyses(
     cfg: RegionsConfig, fm: FileModel, path: Path, note: Callable[[str], None] | None
 ) -> tuple[RegionsConfig, dict[str, str]]:
-    """The analyses to run, and those skipped (with why): the default list drops ``plane`` for a
-    network with max-pools; an explicit ``plane`` on one is refused here, before any analysis runs."""
+    """The analyses to run, and those skipped (with why): the default list drops an analysis without
+    max-pool support for a network with max-pools; one named explicitly is refused here, before any
+    analysis runs."""
     wanted = parse_analyses(cfg.analyses) if cfg.analyses is not None else ANALYSES
     pools = [name for name, m in fm.model.named_modules() if isinstance(m, MAX_POOLS)]
     unsupported = [a for a in wanted if not get_analysis(a).max_pool]

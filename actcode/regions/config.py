@@ -12,9 +12,10 @@ from actcode.regions.walk import DEFAULT_TAU
 class RegionsConfig:
     """Parameters of :func:`~actcode.regions.api.regions_file` (the CLI's options).
 
-    ``analyses=None`` is the default list: every built-in analysis, except that those without
-    max-pool support (``plane``) are skipped (and the skip recorded) for a network with
-    max-pools; an explicit ``plane`` on such a network is refused before any analysis runs.
+    ``analyses=None`` is the default list: every built-in analysis (all support ``MaxPool2d``).
+    An analysis without max-pool support (a plugin's ``max_pool = False``) is skipped, and the
+    skip recorded, when a default list has one; named on a network with max-pools, it is
+    refused before any analysis runs.
     """
 
     analyses: tuple[str, ...] | None = None

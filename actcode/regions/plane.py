@@ -9,11 +9,16 @@ q, read from one stacked forward pass at the polygon's centroid
 each of those units in turn. After the last site every polygon is a region of the whole code;
 its code is read at its centroid.
 
-All regions are convex. Cuts use a tolerance of 1e-10 of the line's scale, so a line through
+All pieces are convex. Cuts use a tolerance of 1e-10 of the line's scale, so a line through
 a vertex does not create a zero-area sliver. Works for any network the runner accepts: MLPs,
-and CNNs (conv, BN, residual adds, average pools). Max-pools are not handled here (their
-selection is fixed at the centroid, which is not exact); :func:`partition_plane` refuses
-them.
+and CNNs (conv, BN, residual adds, average pools, ``MaxPool2d`` with any padding and
+``ceil_mode``). A max-pool is a stage of its own, in forward order: on a piece every element
+of each window is affine in q, so the piece is cut into the cells where each element is the
+largest (padding is ``-inf`` and never wins; elements equal on the whole piece do not cut,
+and the first of them wins, as in ``max_pool2d``). Without max-pools every piece has a code
+of its own; with them, a pool switch changes the affine piece but not the code, so the
+*regions* (:attr:`PlanePartition.region`) are the connected unions of pieces with one code
+(pieces sharing an edge), and may be non-convex.
 
 Inside each region the logits are affine too, so the cells where each class wins are
 computed exactly (``class cells``), and the decision boundary is the set of class-cell edges
@@ -22,17 +27,19 @@ with a different class on the other side.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from actcode.errors import InvalidParameterError
-from actcode.regions.affine import PieceRunner
+from actcode.regions.affine import Piece, PieceRunner, PoolWindows
 
 __all__ = [
     "PlanePartition",
+    "argmax_cells",
+    "code_regions",
     "euler_check",
     "partition_plane",
     "plane_from_points",
@@ -42,6 +49,8 @@ __all__ = [
 ]
 
 _EPS = 1e-10
+#: Pieces evaluated per stacked forward pass (bounds the memory of wide networks).
+_CHUNK = 256
 
 
 def polygon_area(poly: np.ndarray) -> float:
@@ -106,13 +115,16 @@ class PlanePartition:
         Orthonormal e1, e2; input ``origin + q @ basis``.
     window : ndarray of shape (m, 2)
     polygons : list of ndarray of shape (m_i, 2)
-        Regions, counter-clockwise, in plane coordinates.
-    bits : ndarray of shape (n_regions, n_units), bool
-        Each region's code (all sites, forward order).
-    predicted : ndarray of shape (n_regions,)
-        The network's class at each region's centroid.
+        Affine pieces, counter-clockwise, in plane coordinates: the regions themselves when
+        the network has no max-pools.
+    bits : ndarray of shape (n_pieces, n_units), bool
+        Each piece's code (all sites, forward order).
+    predicted : ndarray of shape (n_pieces,)
+        The network's class at each piece's centroid.
+    region : ndarray of shape (n_pieces,), int64
+        The region of each piece (:func:`code_regions`), numbered from 0.
     cells, cell_class : list of ndarray, ndarray
-        Class cells: the parts of the regions where one class has the largest logit.
+        Class cells: the parts of the pieces where one class has the largest logit.
     boundary : ndarray of shape (n_edges, 2, 2)
         Class-cell edges with another class across them: the decision boundary.
     points : ndarray of shape (k, 2)
@@ -125,6 +137,7 @@ class PlanePartition:
     polygons: list[np.ndarray]
     bits: np.ndarray
     predicted: np.ndarray
+    region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     cells: list[np.ndarray] = field(default_factory=list)
     cell_class: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     boundary: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 2)))
@@ -132,8 +145,18 @@ class PlanePartition:
 
     @property
     def areas(self) -> np.ndarray:
-        """Area of each region."""
+        """Area of each piece."""
         return np.array([polygon_area(p) for p in self.polygons])
+
+    @property
+    def n_regions(self) -> int:
+        """Number of regions (connected sets of one code)."""
+        return int(self.region.max()) + 1 if self.region.size else 0
+
+    @property
+    def region_areas(self) -> np.ndarray:
+        """Area of each region (the sum of its pieces')."""
+        return np.bincount(self.region, weights=self.areas, minlength=self.n_regions)
 
     def centroids(self) -> np.ndarray:
         """Vertex average of each region (interior: the regions are convex)."""
@@ -166,12 +189,24 @@ def plane_from_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return p[0].copy(), basis, (p - p[0]) @ basis.T
 
 
-def _evaluate(run: PieceRunner, part: PlanePartition, q: np.ndarray) -> tuple[torch.Tensor, ...]:
+def _pieces(
+    run: PieceRunner, part: PlanePartition, q: np.ndarray, stage: tuple[str, int] | None = None
+) -> Iterator[Piece]:
+    """The affine pieces at plane points ``q`` along the plane's basis, ``_CHUNK`` points at a time.
+
+    With ``stage``, only that stage's (:meth:`PieceRunner.stage`: the pass stops there).
+    """
     shape = run.input_shape
-    x = torch.as_tensor(part.inputs(q)).reshape(-1, *shape)
-    dirs = torch.as_tensor(part.basis).reshape(2, 1, *shape).expand(2, x.shape[0], *shape)
-    p = run(x, dirs.contiguous())
-    return p.a, p.b, p.bits, p.out_a, p.out_b
+    for lo in range(0, q.shape[0], _CHUNK):
+        x = torch.as_tensor(part.inputs(q[lo : lo + _CHUNK])).reshape(-1, *shape)
+        dirs = torch.as_tensor(part.basis).reshape(2, 1, *shape).expand(2, x.shape[0], *shape).contiguous()
+        yield run(x, dirs) if stage is None else run.stage(x, dirs, stage)
+
+
+def _logits(run: PieceRunner, part: PlanePartition, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The logits at ``q`` and their slopes along the basis: (n, C) and (2, n, C)."""
+    got = [(p.out_a.cpu().numpy(), p.out_b.cpu().numpy()) for p in _pieces(run, part, q)]
+    return np.concatenate([a for a, _ in got]), np.concatenate([b for _, b in got], axis=1)
 
 
 def _cut_all(polys: list[np.ndarray], a: np.ndarray, b: np.ndarray, cents: np.ndarray) -> list[np.ndarray]:
@@ -197,6 +232,118 @@ def _cut_all(polys: list[np.ndarray], a: np.ndarray, b: np.ndarray, cents: np.nd
     return out
 
 
+def argmax_cells(
+    poly: np.ndarray, A: np.ndarray, B: np.ndarray, cent: np.ndarray
+) -> list[tuple[np.ndarray, int]]:
+    """The parts of a convex polygon where each affine function is the largest, with its index.
+
+    Function j is ``A[j] + (q - cent) @ B[:, j]``; ``-inf`` entries never win, and functions
+    equal on the whole polygon do not cut it (the first of them wins, as ``argmax`` does).
+
+    Examples
+    --------
+    >>> sq = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 1.0], [0.0, 1.0]])
+    >>> cells = argmax_cells(sq, np.array([0.0, 0.0, -np.inf]), np.array([[1.0, -1.0, 0], [0, 0, 0]]),
+    ...                      np.array([1.0, 0.5]))  # fmt: skip
+    >>> [(j, polygon_area(p)) for p, j in cells]
+    [(0, 1.0), (1, 1.0)]
+    """
+    finite = np.flatnonzero(np.isfinite(A))
+    diam = float(np.ptp(poly, axis=0).max())
+    vals = A[finite][None, :] + (poly - cent) @ B[:, finite]  # (m, k) at the vertices
+    out: list[tuple[np.ndarray, int]] = []
+    for i, j in enumerate(finite):
+        if (vals[:, i : i + 1] < vals).all(axis=0).any():  # another one wins on the whole polygon
+            continue
+        piece: np.ndarray | None = poly
+        for k in finite:
+            if k == j or piece is None:
+                continue
+            dA, dB = A[j] - A[k], B[:, j] - B[:, k]
+            g = dA + (piece - cent) @ dB  # >= 0 where j beats k
+            scale = _EPS * (abs(dA) + np.abs(dB).sum() * diam + 1e-300)
+            if np.abs(g).max() <= scale:  # equal on the piece: the first one wins
+                piece = piece if j < k else None
+            elif g.min() >= -scale:
+                continue
+            elif g.max() <= scale:
+                piece = None
+            else:
+                _, piece = split_convex(piece, g, scale)
+        if piece is not None:
+            out.append((piece, int(j)))
+    return out
+
+
+def _cut_pool(polys: list[np.ndarray], win: PoolWindows, cents: np.ndarray) -> list[np.ndarray]:
+    """Cut each polygon into the cells where one element of each of a max-pool's windows is the largest."""
+    n, c, kk, L = win.a.shape
+    wa = win.a.permute(0, 2, 1, 3).reshape(n, kk, c * L).cpu().numpy()
+    wb = win.b.permute(0, 1, 3, 2, 4).reshape(2, n, kk, c * L).cpu().numpy()
+    out: list[np.ndarray] = []
+    for f, poly in enumerate(polys):
+        A, B, cent = wa[f], wb[:, f], cents[f]  # (kk, M), (2, kk, M)
+        diam = float(np.ptp(poly, axis=0).max())
+        vals = A[None] + np.einsum("mi,ikj->mkj", poly - cent, B)  # (m, kk, M); padding stays -inf
+        chosen = A.argmax(axis=0)
+        at = np.take_along_axis(vals, chosen[None, None, :], axis=1)[:, 0]  # (m, M)
+        scale = np.where(np.isfinite(A), np.abs(A), 0).max(axis=0) + np.abs(B).sum(axis=0).max(axis=0) * diam
+        cand = np.flatnonzero((vals.max(axis=1) - at > _EPS * (scale + 1e-300)).any(axis=0))
+        pieces = [poly]
+        for j in cand:
+            pieces = [p for pc in pieces for p, _ in argmax_cells(pc, A[:, j], B[:, :, j], cent)]
+        out.extend(pieces)
+    return out
+
+
+def code_regions(polygons: Sequence[np.ndarray], bits: np.ndarray, tol: float) -> np.ndarray:
+    """The region of each piece: pieces with one code that share an edge (longer than ``tol``) are one.
+
+    Numbered from 0 in the order of their first piece.
+
+    Examples
+    --------
+    >>> sq = lambda x: np.array([[x, 0.0], [x + 1, 0], [x + 1, 1], [x, 1]])
+    >>> code_regions([sq(0), sq(1), sq(3)], np.array([[True], [True], [True]]), 1e-9).tolist()
+    [0, 0, 1]
+    """
+    n = len(polygons)
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    _, group = np.unique(np.packbits(bits, axis=1), axis=0, return_inverse=True)
+    order = np.argsort(group.reshape(-1), kind="stable")
+    starts = np.flatnonzero(np.diff(group.reshape(-1)[order], prepend=-1))
+    for members in np.split(order, starts[1:]):
+        for a_i, i in enumerate(members):
+            for j in members[a_i + 1 :]:
+                if _share_edge(polygons[int(i)], polygons[int(j)], tol):
+                    parent[root(int(j))] = root(int(i))
+    roots = np.array([root(i) for i in range(n)], np.int64)
+    _, first, inverse = np.unique(roots, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))
+    out: np.ndarray = rank[inverse.reshape(-1)].astype(np.int64)
+    return out
+
+
+def _share_edge(p: np.ndarray, q: np.ndarray, tol: float) -> bool:
+    """Whether two convex polygons share a boundary segment longer than ``tol``."""
+    p0, d = p, np.roll(p, -1, axis=0) - p  # p's edges p0 + t d, t in [0, 1]
+    length = np.linalg.norm(d, axis=1)[:, None]
+    rel = q[None, :, :] - p0[:, None, :]  # (mp, mq, 2)
+    dist = np.abs(d[:, None, 0] * rel[..., 1] - d[:, None, 1] * rel[..., 0]) / length
+    t = (rel * d[:, None, :]).sum(axis=2) / length**2
+    on, t_next = dist < tol, np.roll(t, -1, axis=1)
+    both = on & np.roll(on, -1, axis=1)  # q's edge (k, k+1) lies on p's edge line
+    overlap = np.minimum(1, np.maximum(t, t_next)) - np.maximum(0, np.minimum(t, t_next))
+    return bool((both & (overlap * length > tol)).any())
+
+
 def partition_plane(
     run: PieceRunner,
     origin: np.ndarray,
@@ -211,7 +358,7 @@ def partition_plane(
     Parameters
     ----------
     run : PieceRunner
-        Open runner of the network (no max-pools).
+        Open runner of the network.
     origin : ndarray of shape (input_dim,)
     basis : ndarray of shape (2, input_dim)
     window : ndarray of shape (m, 2)
@@ -225,9 +372,6 @@ def partition_plane(
     -------
     PlanePartition
     """
-    if run._pools:
-        msg = "the plane analysis does not support max-pools (the network has MaxPool2d modules)."
-        raise InvalidParameterError(msg)
     win = np.asarray(window, np.float64)
     if polygon_area(win) < 0:
         win = win[::-1].copy()
@@ -240,48 +384,54 @@ def partition_plane(
         np.zeros(1, np.int64),
         points=np.zeros((0, 2)) if points is None else np.asarray(points, np.float64),
     )
-    for k in range(len(run.sites)):
-        lo, hi = int(run.offsets[k]), int(run.offsets[k + 1])
-        cents = part.centroids()
-        a, b, *_ = _evaluate(run, part, cents)
-        part.polygons = _cut_all(
-            part.polygons, a[:, lo:hi].cpu().numpy(), b[:, :, lo:hi].cpu().numpy(), cents
-        )
+    for stage in _stages(run, part):
+        part.polygons = _cut_stage(run, part, stage)
     cents = part.centroids()
-    _, _, bits, oa, ob = _evaluate(run, part, cents)
-    part.bits = bits.cpu().numpy()
-    part.predicted = oa.argmax(dim=1).cpu().numpy().astype(np.int64)
+    got = [
+        (p.bits.cpu().numpy(), p.out_a.cpu().numpy(), p.out_b.cpu().numpy())
+        for p in _pieces(run, part, cents)
+    ]
+    part.bits = np.concatenate([g[0] for g in got])
+    oa, ob = np.concatenate([g[1] for g in got]), np.concatenate([g[2] for g in got], axis=1)
+    part.predicted = oa.argmax(axis=1).astype(np.int64)
+    part.region = (
+        code_regions(part.polygons, part.bits, 1e-9 * float(np.ptp(win, axis=0).max()))
+        if run._pools
+        else np.arange(len(part.polygons), dtype=np.int64)
+    )
     if class_cells and oa.shape[1] > 1:
-        _class_cells(part, oa.cpu().numpy(), ob.cpu().numpy(), cents)
+        _class_cells(part, oa, ob, cents)
         _decision_boundary(run, part)
     return part
 
 
+def _stages(run: PieceRunner, part: PlanePartition) -> tuple[tuple[str, int], ...]:
+    """The sites and max-pool calls in forward order (from one evaluation at the window's first vertex)."""
+    next(_pieces(run, part, part.window[:1]))
+    return run.stages
+
+
+def _cut_stage(run: PieceRunner, part: PlanePartition, stage: tuple[str, int]) -> list[np.ndarray]:
+    """The pieces after one stage: every piece cut by a site's unit zeros or by a max-pool's switches."""
+    cents = part.centroids()
+    out: list[np.ndarray] = []
+    for lo, p in zip(range(0, cents.shape[0], _CHUNK), _pieces(run, part, cents, stage), strict=True):
+        polys, c = part.polygons[lo : lo + _CHUNK], cents[lo : lo + _CHUNK]
+        if p.windows is not None:
+            out.extend(_cut_pool(polys, p.windows, c))
+        else:
+            out.extend(_cut_all(polys, p.a.cpu().numpy(), p.b.cpu().numpy(), c))
+    return out
+
+
 def _class_cells(part: PlanePartition, oa: np.ndarray, ob: np.ndarray, cents: np.ndarray) -> None:
-    cells: list[np.ndarray] = []
-    cls: list[int] = []
-    for f, poly in enumerate(part.polygons):
-        logits = oa[f][None, :] + (poly - cents[f]) @ ob[:, f, :]  # (m, C) at the vertices
-        n_cls = logits.shape[1]
-        for c in range(n_cls):
-            diff = logits[:, [c]] - logits  # >= 0 where c beats k
-            if (diff.max(axis=0) < 0).any():  # some class beats c on the whole polygon
-                continue
-            piece: np.ndarray | None = poly
-            for k in range(n_cls):
-                if k == c or piece is None:
-                    continue
-                g = (oa[f, c] - oa[f, k]) + (piece - cents[f]) @ (ob[:, f, c] - ob[:, f, k])
-                slope = np.abs(ob[:, f, c] - ob[:, f, k]).sum() * float(np.ptp(poly, axis=0).max())
-                scale = _EPS * (abs(oa[f, c] - oa[f, k]) + slope + 1e-300)
-                if g.min() >= -scale:
-                    continue
-                _, piece = split_convex(piece, g, scale)
-            if piece is not None:
-                cells.append(piece)
-                cls.append(c)
-    part.cells = cells
-    part.cell_class = np.asarray(cls, np.int64)
+    cells = [
+        (cell, c)
+        for f, poly in enumerate(part.polygons)
+        for cell, c in argmax_cells(poly, oa[f], ob[:, f], cents[f])
+    ]
+    part.cells = [cell for cell, _ in cells]
+    part.cell_class = np.asarray([c for _, c in cells], np.int64)
 
 
 def _decision_boundary(run: PieceRunner, part: PlanePartition) -> None:
@@ -308,7 +458,7 @@ def _decision_boundary(run: PieceRunner, part: PlanePartition) -> None:
     if not both.any():
         return
     sel = np.concatenate([np.flatnonzero(both), m + np.flatnonzero(both)])
-    cls = _evaluate(run, part, probes[sel])[3].argmax(dim=1).cpu().numpy()
+    cls = _logits(run, part, probes[sel])[0].argmax(axis=1)
     k = int(both.sum())
     differ = cls[:k] != cls[k:]
     idx = np.flatnonzero(both)[differ]

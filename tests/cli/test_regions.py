@@ -154,3 +154,40 @@ def test_regions_results_on_a_1_0_file_raise_its_version(code_files: list[Path],
     with h5py.File(old, "r") as f:
         assert f.attrs["encoding-version"] == "1.1.0"
         assert np.asarray(f["results/regions/table/metric"]).size > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("offsets", np.array([0, 2, 1], np.int64)),  # not increasing, polygons of fewer than 3 vertices
+        ("offsets", np.array([0, 10**9], np.int64)),  # past the vertices
+        ("offsets", np.array([0.0, 3.0])),  # not integers
+        ("vertices", np.zeros((4, 3))),  # not 2-D points
+        ("region", np.zeros(2, np.int64)),  # not one per piece
+    ],
+)
+def test_chart_regions_refuses_a_damaged_partition_in_one_line(
+    code_files: list[Path], tmp_path: Path, name: str, value: np.ndarray
+) -> None:
+    """The stored polygons are read from an untrusted file: checked before they are drawn."""
+    src = code_files[-1]
+    have = run("regions", str(src), "--analyses", "plane", "--splits", "test", "-o", str(tmp_path / "r.h5"))
+    assert have.returncode == 0, have.stderr
+    path = tmp_path / "r.h5"
+    with h5py.File(path, "r+") as f:
+        found: list[str] = []
+        f.visit(lambda k: found.append(k) if k.endswith("test/plane/offsets") else None)
+        (key,) = found
+        target = key.rsplit("/", 1)[0] + "/" + name
+        del f[target]
+        f[target] = value
+    before = path.read_bytes()
+    r = run("chart", "regions", str(path), "-o", str(tmp_path / "x.png"))
+    assert r.returncode != 0
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("actcode chart: error:") or line.startswith("actcode chart regions: error:"), line
+    assert str(path) in line
+    assert "damaged" in line
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "x.png").exists()
+    assert path.read_bytes() == before

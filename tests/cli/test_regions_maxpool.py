@@ -1,15 +1,18 @@
-"""`actcode regions` on networks with max-pools (review fixes 1 and 2).
+"""`actcode regions` on networks with max-pools (review fixes 1 and 2, issue 20 item 3).
 
-The plane analysis does not support max-pools: run by default it is skipped with one note (and
-the skip recorded), asked for it is refused before any analysis runs. ``kernel`` and ``local``
-need no affine-piece runner; ``lines`` walks a padded ``MaxPool2d(3, 2, padding=1)`` (ResNet's stem)
-exactly.
+Every built-in analysis supports ``MaxPool2d``: ``plane`` cuts its pieces at the pool switches
+and counts regions by the code, ``lines`` walks a padded ``MaxPool2d(3, 2, padding=1)`` (ResNet's
+stem) exactly, and ``kernel`` and ``local`` need no affine-piece runner. An analysis without
+max-pool support (a plugin that says ``max_pool = False``) is refused when named, before any
+analysis runs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -21,7 +24,9 @@ from actcode.regions import api as regions_api
 from actcode.regions.analyses import kernel as kernel_analysis
 from actcode.regions.analyses import local as local_analysis
 from actcode.regions.api import RegionsConfig, regions_file
-from tests.reliability._run import error_lines, run
+from actcode.regions.registry import ANALYSIS_REGISTRY, SplitContext, SplitResult
+from actcode.regions.sources import FileModel
+from tests.reliability._run import run
 
 NETS = """
 from torch import nn
@@ -58,40 +63,51 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
     return out
 
 
-def test_default_analyses_skip_plane_on_a_max_pool_network_with_one_note(
+def test_default_analyses_run_plane_on_a_max_pool_network(
     files: dict[str, tuple[Path, list[str]]], tmp_path: Path
 ) -> None:
     path, opts = files["vgg"]
     out = tmp_path / "r.h5"
-    r = run("regions", path, *SMALL, *opts, "-o", out)
+    r = run("regions", path, *SMALL, *opts, "--plane", "0,1,2", "-o", out)
     assert r.returncode == 0, r.stderr
     assert r.stdout == f"{out}\n"
-    notes = [ln for ln in r.stderr.splitlines() if "skipping plane" in ln]
-    assert len(notes) == 1, r.stderr
-    assert "max-pools" in notes[0]
+    assert "skipping" not in r.stderr
     with open_codes(out) as cf:
         table = cf.results("regions")
         params = cf.result_params("regions")
+        arrays = cf.result_arrays("regions")
     assert table is not None
     metrics = {m for _, _, m, _ in table.rows()}
-    assert {"lines_different_regions_mean", "local_complexity_mean", "naswot"} <= metrics
-    assert not any(m.startswith("plane_") for m in metrics)
-    assert set(params["analyses"]) == {"lines", "local", "kernel"}
-    assert "max-pools" in params["skipped"]["plane"]
+    assert {"lines_different_regions_mean", "local_complexity_mean", "naswot", "plane_regions"} <= metrics
+    assert set(params["analyses"]) == {"lines", "local", "kernel", "plane"}
+    assert "skipped" not in params or not params["skipped"]
+    regions, pieces = table.get("test", "all", "plane_regions"), table.get("test", "all", "plane_pieces")
+    region = arrays["test/plane/region"]
+    assert pieces == arrays["test/plane/offsets"].size - 1 == region.size
+    assert regions == np.unique(region).size <= pieces
+    assert table.get("test", "all", "plane_area_mean") * regions == pytest.approx(
+        table.get("test", "all", "plane_window_area"), rel=1e-9
+    )
 
 
-def test_asking_for_plane_on_a_max_pool_network_is_refused_before_any_work(
+class _FlatOnly:
+    """A plugin-like analysis that does not support max-pools."""
+
+    order, prefixes, needs_pieces, max_pool = 90, ("flat_",), False, False
+
+    def run(self, ctx: SplitContext) -> SplitResult:
+        msg = "the refused analysis ran"
+        raise AssertionError(msg)
+
+    def params(self, cfg: RegionsConfig, radius: float, scale: float, fm: FileModel) -> dict[str, Any]:
+        return {}
+
+
+def test_an_analysis_without_max_pool_support_is_refused_before_any_work(
     files: dict[str, tuple[Path, list[str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, opts = files["vgg"]
-    r = run("regions", path, *SMALL, *opts, "--analyses", "kernel,plane", "-o", tmp_path / "no.h5")
-    assert r.returncode == 5, r.stderr
-    (line,) = error_lines(r.stderr, "regions")
-    assert "--analyses plane" in line
-    assert "max-pools" in line
-    assert not (tmp_path / "no.h5").exists()
-    with open_codes(path) as cf:
-        assert "regions" not in cf.result_kinds
+    monkeypatch.setitem(ANALYSIS_REGISTRY._table, "flat", _FlatOnly())
 
     def boom(*args: object, **kwargs: object) -> None:
         msg = "an analysis ran before the refusal"
@@ -103,9 +119,13 @@ def test_asking_for_plane_on_a_max_pool_network_is_refused_before_any_work(
         (kernel_analysis, "kernel_rows"),
     ):
         monkeypatch.setattr(module, name, boom)
-    cfg = RegionsConfig(analyses=("local", "kernel", "plane"), model=opts[1], weights=opts[3], device="cpu")
-    with pytest.raises(InvalidParameterError, match="--analyses plane"):
-        regions_file(path, cfg, output=tmp_path / "no2.h5")
+    cfg = RegionsConfig(analyses=("local", "kernel", "flat"), model=opts[1], weights=opts[3], device="cpu")
+    with pytest.raises(InvalidParameterError, match="--analyses flat: the network has max-pools") as err:
+        regions_file(path, cfg, output=tmp_path / "no.h5")
+    assert "choose lines, local, kernel or plane" in str(err.value)
+    assert not (tmp_path / "no.h5").exists()
+    with open_codes(path) as cf:
+        assert "regions" not in cf.result_kinds
 
 
 def test_kernel_local_and_lines_run_on_a_padded_max_pool(

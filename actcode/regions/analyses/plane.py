@@ -1,4 +1,8 @@
-"""The ``plane`` analysis: the exact partition of a 2-D slice through three examples into linear regions."""
+"""The ``plane`` analysis: the exact partition of a 2-D slice through three examples into linear regions.
+
+With max-pools, ``plane_pieces`` (affine pieces) can exceed ``plane_regions`` (connected sets of
+one code); the areas are the regions'.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ def plane_arrays(part: PlanePartition, prefix: str) -> dict[str, np.ndarray]:
         f"{prefix}/codes": np.packbits(part.bits, axis=1),
         f"{prefix}/predicted": part.predicted,
         f"{prefix}/areas": part.areas,
+        f"{prefix}/region": part.region,
         f"{prefix}/window": part.window,
         f"{prefix}/points": part.points,
         f"{prefix}/cell_vertices": cv,
@@ -59,16 +64,17 @@ def plane_stats(
     """The partition of the plane through ``rows`` of ``x`` and its summary rows."""
     origin, basis, q = plane_from_points(x[torch.as_tensor(rows)].double().reshape(3, -1).numpy())
     part = partition_plane(run, origin, basis, _window(q, window), points=q)
-    areas = part.areas
+    areas = part.region_areas
     total = abs(polygon_area(part.window))
     stats = {
-        "plane_regions": float(len(part.polygons)),
+        "plane_regions": float(part.n_regions),
+        "plane_pieces": float(len(part.polygons)),
         "plane_window_area": total,
         "plane_area_mean": float(areas.mean()),
         "plane_area_median": float(np.median(areas)),
         "plane_area_min": float(areas.min()),
         "plane_area_max": float(areas.max()),
-        "plane_regions_per_area": len(part.polygons) / total,
+        "plane_regions_per_area": part.n_regions / total,
         "plane_boundary_length": float(
             np.linalg.norm(part.boundary[:, 1] - part.boundary[:, 0], axis=1).sum()
         ),
@@ -82,7 +88,7 @@ class PlaneAnalysis:
     order: int = 40
     prefixes: tuple[str, ...] = ("plane_",)
     needs_pieces: bool = True
-    max_pool: bool = False  # it cuts the plane at unit zeros only
+    max_pool: bool = True  # pool switches cut pieces; regions join the pieces of one code
 
     def run(self, ctx: SplitContext) -> SplitResult:
         assert ctx.run is not None  # needs_pieces
@@ -103,6 +109,7 @@ class PlaneAnalysis:
             "rows": None if cfg.plane is None else list(cfg.plane),
             "window": cfg.window,
             "sites": [s.name for s in fm.sites],
+            "max_pool": "switches cut affine pieces; a region is the connected union of pieces of one code",
         }
 
 
