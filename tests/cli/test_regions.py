@@ -156,6 +156,14 @@ def test_regions_results_on_a_1_0_file_raise_its_version(code_files: list[Path],
         assert np.asarray(f["results/regions/table/metric"]).size > 0
 
 
+@pytest.fixture(scope="module")
+def plane_file(code_files: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("plane") / "r.h5"
+    have = run("regions", str(code_files[-1]), "--analyses", "plane", "--splits", "test", "-o", str(path))
+    assert have.returncode == 0, have.stderr
+    return path
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -167,13 +175,11 @@ def test_regions_results_on_a_1_0_file_raise_its_version(code_files: list[Path],
     ],
 )
 def test_chart_regions_refuses_a_damaged_partition_in_one_line(
-    code_files: list[Path], tmp_path: Path, name: str, value: np.ndarray
+    plane_file: Path, tmp_path: Path, name: str, value: np.ndarray
 ) -> None:
     """The stored polygons are read from an untrusted file: checked before they are drawn."""
-    src = code_files[-1]
-    have = run("regions", str(src), "--analyses", "plane", "--splits", "test", "-o", str(tmp_path / "r.h5"))
-    assert have.returncode == 0, have.stderr
     path = tmp_path / "r.h5"
+    path.write_bytes(plane_file.read_bytes())
     with h5py.File(path, "r+") as f:
         found: list[str] = []
         f.visit(lambda k: found.append(k) if k.endswith("test/plane/offsets") else None)
