@@ -27,7 +27,7 @@ with a different class on the other side.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -352,6 +352,7 @@ def partition_plane(
     *,
     points: np.ndarray | None = None,
     class_cells: bool = True,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> PlanePartition:
     """Partition the convex ``window`` of the plane ``origin + q @ basis`` into linear regions.
 
@@ -367,6 +368,8 @@ def partition_plane(
         Plane coordinates to mark (the examples).
     class_cells : bool
         Also compute the class cells and the decision boundary.
+    progress : callable, optional
+        Called after each stage with (stages done, stages, pieces so far).
 
     Returns
     -------
@@ -384,8 +387,11 @@ def partition_plane(
         np.zeros(1, np.int64),
         points=np.zeros((0, 2)) if points is None else np.asarray(points, np.float64),
     )
-    for stage in _stages(run, part):
+    stages = _stages(run, part)
+    for done, stage in enumerate(stages, 1):
         part.polygons = _cut_stage(run, part, stage)
+        if progress is not None:
+            progress(done, len(stages), len(part.polygons))
     cents = part.centroids()
     got = [
         (p.bits.cpu().numpy(), p.out_a.cpu().numpy(), p.out_b.cpu().numpy())
@@ -396,7 +402,7 @@ def partition_plane(
     part.predicted = oa.argmax(axis=1).astype(np.int64)
     part.region = (
         code_regions(part.polygons, part.bits, 1e-9 * float(np.ptp(win, axis=0).max()))
-        if run._pools
+        if any(kind == "pool" for kind, _ in stages)
         else np.arange(len(part.polygons), dtype=np.int64)
     )
     if class_cells and oa.shape[1] > 1:
