@@ -1,11 +1,13 @@
-"""Progress of the exact walks (actcode.regions.walk.WalkProgress)."""
+"""Progress of the exact walks (actcode.regions.walk.WalkProgress) and how `regions` words it."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
+from actcode.cli._walks import LONG_S, WATCH_PASSES, WATCH_S, WalkWatch
 from actcode.regions import PieceRunner, WalkProgress, walk_segments
 from actcode.regions.lines import lines_rows
 from tests.unit.test_regions_lines import tent_network
@@ -71,3 +73,62 @@ def test_lines_rows_reports_each_relation_and_its_total() -> None:
     for rel, p in last.items():
         assert p.done == p.segments == 3
         assert p.breakpoints == int((arrays[f"lines/{rel}/regions"] - 1).sum())
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _follow(watch: WalkWatch, clock: _Clock, label: str, seconds: float, p: WalkProgress) -> str | None:
+    clock.now = seconds
+    return watch.cost_note(label, p, watch.seen(label, p))
+
+
+def _long_walk(watch: WalkWatch, clock: _Clock, label: str) -> list[str | None]:
+    """A walk of 4 segments at 10 steps/s that has seen 400 of a projected 60,000 breakpoints."""
+    notes = [_follow(watch, clock, label, 0.0, WalkProgress(4, 0, 0, 0, 0.0))]
+    for i in range(1, WATCH_PASSES + 2):
+        seconds = WATCH_S * i / WATCH_PASSES
+        steps = round(10 * seconds)
+        notes.append(_follow(watch, clock, label, seconds, WalkProgress(4, 0, steps, steps, 60_000.0)))
+    return notes
+
+
+def test_cost_note_waits_then_says_the_measured_rate_and_the_estimate_once() -> None:
+    clock = _Clock()
+    watch = WalkWatch("f.h5", clock)
+    notes = _long_walk(watch, clock, "train same")
+    said = [n for n in notes if n is not None]
+    assert notes[:-2] == [None] * (len(notes) - 2)  # watched for WATCH_S and WATCH_PASSES first
+    (note,) = said
+    assert note.startswith("regions f.h5: walk train same looks long: ")
+    assert "10.0 steps/s" in note
+    assert "Estimate, from each segment's breakpoints so far" in note
+    assert "~60,000 breakpoints" in note
+    assert "--segments" in note
+    assert "--analyses kernel,local" in note
+    # one note per file, whatever the later walks do
+    assert [n for n in _long_walk(watch, clock, "test same") if n is not None] == []
+
+
+def test_no_cost_note_for_a_walk_projected_short() -> None:
+    clock = _Clock()
+    watch = WalkWatch("f.h5", clock)
+    seconds = 2 * WATCH_S
+    steps = 1000
+    short = steps * (1 + LONG_S / seconds / 2)  # what is left takes LONG_S / 2 at this rate
+    _follow(watch, clock, "train same", 0.0, WalkProgress(4, 0, 0, 0, 0.0))
+    for _ in range(WATCH_PASSES + 1):
+        assert _follow(watch, clock, "train same", seconds, WalkProgress(4, 1, steps, steps, short)) is None
+
+
+@pytest.mark.parametrize("path", ["f\x1b[31m.h5", "f[bold].h5"])
+def test_walk_lines_show_a_path_as_typed(path: str) -> None:
+    clock = _Clock()
+    (note,) = [n for n in _long_walk(WalkWatch(path, clock), clock, "train same") if n is not None]
+    assert "\x1b" not in note
+    assert "[bold]" not in note or "\\[bold]" in note
