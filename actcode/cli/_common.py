@@ -6,14 +6,21 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape as markup_escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from actcode.errors import InvalidParameterError, NoInputError
 
@@ -160,12 +167,16 @@ def _json_default(obj: Any) -> Any:
 
 
 @contextmanager
-def progress(*, transient: bool = True) -> Iterator[Progress]:
-    """A rich progress display on stderr that never touches stdout; silent with ``-q``."""
+def progress(*, transient: bool = True, extra: Sequence[ProgressColumn] = ()) -> Iterator[Progress]:
+    """A rich progress display on stderr that never touches stdout; silent with ``-q``.
+
+    ``extra`` columns (a task's own counts) come after the done/total count.
+    """
     p = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        *extra,
         TimeElapsedColumn(),
         console=err_console,
         transient=transient,

@@ -16,6 +16,7 @@ from actcode.cli._options import (
     stage_default,
     stage_option,
 )
+from actcode.cli._walks import walk_display
 from actcode.metrics import table_columns
 from actcode.options import RegionsOptions
 from actcode.results import ResultTable
@@ -78,6 +79,9 @@ def command(
     modules). A custom-model checkpoint's code runs only when you name it with --model or
     pass --trust-model-code, as in extract.
     Results go to /results/regions (copy-on-write, like measure); stdout carries the path.
+    While the lines walks run, stderr shows each walk's segments done, breakpoints and steps
+    (a bar on a terminal, a line per walk otherwise; -q silences it), and a walk that looks
+    long gets one note with its measured rate and an estimate of its cost.
     """
     opts = options_from_params(RegionsOptions, locals())
     files = read_input_paths(paths, what="code files")
@@ -88,7 +92,8 @@ def command(
 
     def one(path: str) -> None:
         log(f"regions {path}", level=1)
-        out, table = regions_file(path, cfg, output=output, note=log)
+        with walk_display(path) as shown:
+            out, table = regions_file(path, cfg, output=output, note=log, progress=shown)
         _summary(out, table)
         emit_results("regions", out, table, as_json=as_json)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from actcode.regions.affine import NotPiecewiseAffineError, Piece, PieceRunner, site_offsets
 from actcode.regions.api import ANALYSES, RegionsConfig, regions_file
 from actcode.regions.plane import PlanePartition, partition_plane
-from actcode.regions.walk import DEFAULT_TAU, WalkResult, walk_segments
+from actcode.regions.walk import DEFAULT_TAU, WalkProgress, WalkResult, walk_segments
 
 __all__ = [
     "ANALYSES",
@@ -15,6 +15,7 @@ __all__ = [
     "PieceRunner",
     "PlanePartition",
     "RegionsConfig",
+    "WalkProgress",
     "WalkResult",
     "partition_plane",
     "regions_file",

@@ -27,6 +27,7 @@ from actcode.regions.registry import (
     get_analysis,
 )
 from actcode.regions.sources import FileModel, load_file_model, site_mode, split_inputs
+from actcode.regions.walk import WalkProgress
 from actcode.results import ResultTable
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ CODES_ONLY = ("kernel",)
 Row = tuple[str, str, str, float]
 #: Kept and new rows, arrays and per-analysis parameters of a run.
 _Stored = tuple[list[Row], list[Row], dict[str, np.ndarray], dict[str, Any]]
+#: What follows the exact walks: called as ``progress(label, WalkProgress)``; ``label`` names the walk.
+WalkReport = Callable[[str, WalkProgress], None]
 #: Max-pool modules: an analysis without ``max_pool`` support (a plugin may lack it) refuses them.
 MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
              nn.AdaptiveMaxPool3d)  # fmt: skip
@@ -117,11 +120,12 @@ def _run_split(
     cfg: RegionsConfig,
     radius: float,
     selected: list[int],
+    progress: WalkReport | None = None,
 ) -> tuple[list[tuple[str, str, str, float]], dict[str, np.ndarray], dict[str, Any]]:
     """Every analysis of ``cfg`` on one split, in run order (they share the split's seeded generator)."""
     x = split_inputs(cf, split, fm.dataset)
     rng = np.random.default_rng(cfg.seed)
-    ctx = SplitContext(cf, fm, run, split, cfg, radius, selected, x, cf.labels(split), rng)
+    ctx = SplitContext(cf, fm, run, split, cfg, radius, selected, x, cf.labels(split), rng, progress)
     rows: list[tuple[str, str, float]] = []
     arrays: dict[str, np.ndarray] = {}
     info: dict[str, Any] = {}
@@ -155,12 +159,16 @@ def regions_file(
     *,
     output: str | Path | None = None,
     note: Callable[[str], None] | None = None,
+    progress: WalkReport | None = None,
 ) -> tuple[Path, ResultTable]:
     """Run the region analyses on a code file and store them under ``/results/regions`` (copy-on-write).
 
     The network and data come from the file's provenance (or ``config.model``/``weights``),
     and are checked against the file's codes. Rows of analyses not rerun are kept. ``note``
     receives one line when the default list skips an analysis (recorded as ``skipped``).
+    ``progress`` is called as ``progress(label, WalkProgress)`` during each exact walk
+    (``label``: the split and the relation, as ``"train same"``); see
+    :class:`~actcode.regions.walk.WalkProgress`. Neither changes the results.
 
     Returns
     -------
@@ -192,7 +200,7 @@ def regions_file(
             fm = None
             rows, new_rows, arrays, per = _codes_only(cf, cfg, splits, selected)
         else:
-            fm, skipped, info, stored = _run_network(cf, cfg, splits, selected, dev, note)
+            fm, skipped, info, stored = _run_network(cf, cfg, splits, selected, dev, note, progress)
             rows, new_rows, arrays, per = stored
         source = {"codes": "the file's stored codes (no network or data)"} if fm is None else fm.source
         mode = site_mode(cf.provenance, cf.path) if fm is None else fm.mode
@@ -249,6 +257,7 @@ def _run_network(
     selected: list[int],
     dev: torch.device,
     note: Callable[[str], None] | None,
+    progress: WalkReport | None = None,
 ) -> tuple[FileModel, dict[str, str], dict[str, Any], _Stored]:
     """The analyses that need the file's network and data: rebuild them, check them, run each split."""
     fm = load_file_model(
@@ -282,7 +291,7 @@ def _run_network(
             probe = base[: min(8, base.shape[0])].double()
             run.check_affine(probe, torch.roll(probe, 1, 0) - probe)
         for split in splits:
-            r, a, i = _run_split(cf, fm, run, split, cfg, radius, selected)
+            r, a, i = _run_split(cf, fm, run, split, cfg, radius, selected, progress)
             new_rows += r
             arrays.update(a)
             info[split] = i

@@ -15,15 +15,16 @@ which some unit of that site flips, + 1).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 
 from actcode.regions.affine import PieceRunner
-from actcode.regions.walk import DEFAULT_TAU, WalkResult, walk_segments
+from actcode.regions.walk import DEFAULT_TAU, WalkProgress, WalkResult, walk_segments
 from actcode.results import SCOPE_ALL, layer_scope
 
 __all__ = ["QUANTILES", "RELATIONS", "Segments", "chord_pairs", "lines_rows", "make_segments", "summarize"]
@@ -143,8 +144,12 @@ def lines_rows(
     selected: Sequence[int],
     tau: float = DEFAULT_TAU,
     batch: int = 256,
+    progress: Callable[[str, WalkProgress], None] | None = None,
 ) -> tuple[list[tuple[str, str, float]], dict[str, np.ndarray], dict[str, Any]]:
     """Walk one split's segments; return its table rows, arrays and walk statistics.
+
+    ``progress``, when given, is called as ``progress(relation, WalkProgress)`` during each
+    relation's walk (see :func:`~actcode.regions.walk.walk_segments`).
 
     Arrays per relation: ``regions`` (per segment), ``lengths``, ``rows`` (the example rows
     of the split), and the breakpoints (``bp_segment``, ``bp_t``, ``bp_flip_offsets``,
@@ -156,7 +161,8 @@ def lines_rows(
     info: dict[str, Any] = {}
     points = crossings = 0
     for segs in make_segments(x, labels, n=n, radius=radius, seed=seed):
-        res = walk_segments(run, segs.x0, segs.u, tau=tau, batch=batch)
+        report = partial(progress, segs.relation) if progress is not None else None
+        res = walk_segments(run, segs.x0, segs.u, tau=tau, batch=batch, progress=report)
         rows.extend(summarize(segs.relation, res, segs.lengths, names, selected))
         r = segs.relation
         arrays.update(

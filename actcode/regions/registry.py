@@ -11,6 +11,7 @@ in :mod:`actcode.regions.analyses`; plugins come from the entry-point group ``ac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from actcode.regions.affine import PieceRunner
     from actcode.regions.config import RegionsConfig
     from actcode.regions.sources import FileModel
+    from actcode.regions.walk import WalkProgress
 
 #: One row of an analysis: (scope, metric, value); the split is added by the caller.
 Row = tuple[str, str, float]
@@ -37,7 +39,9 @@ class SplitContext:
     the split's generator (seeded with ``cfg.seed`` and shared by the analyses in their
     order), ``radius`` the segment and neighbourhood radius, ``selected`` the indices of the
     selected sites in the file's layer table, ``run`` the piece runner (None unless an analysis
-    of the run ``needs_pieces``).
+    of the run ``needs_pieces``). ``walk_progress``, when set, is for an analysis that walks:
+    it calls it as ``walk_progress(label, WalkProgress)`` during each walk, ``label`` naming
+    the walk (``"train same"``: the split and what is walked).
     """
 
     cf: CodeFile
@@ -50,6 +54,7 @@ class SplitContext:
     x: torch.Tensor
     labels: np.ndarray
     rng: np.random.Generator
+    walk_progress: Callable[[str, WalkProgress], None] | None = None
 
 
 @dataclass

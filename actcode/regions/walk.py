@@ -21,6 +21,7 @@ segments, on the runner's device.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +29,7 @@ import torch
 
 from actcode.regions.affine import Piece, PieceRunner
 
-__all__ = ["DEFAULT_TAU", "WalkResult", "walk_segments"]
+__all__ = ["DEFAULT_TAU", "WalkProgress", "WalkResult", "walk_segments"]
 
 #: Resolution of the walk in t (segment fraction): breakpoints closer than this are one.
 DEFAULT_TAU = 1e-9
@@ -80,6 +81,35 @@ class WalkResult:
         return self.flips[self.flip_offsets[i] : self.flip_offsets[i + 1]]
 
 
+@dataclass(frozen=True)
+class WalkProgress:
+    """Where a walk stands: what :func:`walk_segments` hands its ``progress`` callback.
+
+    Attributes
+    ----------
+    segments : int
+        Segments in the walk.
+    done : int
+        Segments that reached t = 1.
+    breakpoints : int
+        Breakpoints found so far, all segments together.
+    steps : int
+        Walk steps so far (one per active segment per stacked pass, as ``WalkResult.steps``).
+    projected_breakpoints : float
+        An estimate of the walk's total breakpoints from those seen so far: each finished
+        segment's count, each started segment's count divided by the fraction t of it walked,
+        and for a segment not started yet the mean of those. It assumes the breakpoints seen
+        so far on a segment are as dense as those ahead; it is not a bound. Exact once
+        ``done == segments``.
+    """
+
+    segments: int
+    done: int
+    breakpoints: int
+    steps: int
+    projected_breakpoints: float
+
+
 def _roots(p: Piece, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row the smallest step to a zero (or max-pool switch), and which units reach zero there."""
     a, b, bits = p.a, p.b[0], p.bits
@@ -103,12 +133,15 @@ class _Recorder:
         self.flips: list[np.ndarray] = []
         self.n_seg = n_seg
         self.n_sites = len(offsets) - 1
+        self.per_segment = np.zeros(n_seg, np.int64)  # breakpoints so far, for progress
 
     def add(self, seg: torch.Tensor, t: torch.Tensor, flipped: torch.Tensor) -> None:
         if seg.numel() == 0:
             return
         f = flipped.cpu()
-        self.seg.append(seg.cpu().numpy())
+        segs = seg.cpu().numpy()
+        self.per_segment[segs] += 1  # a segment takes at most one step per pass: no repeats
+        self.seg.append(segs)
         self.t.append(t.cpu().numpy())
         self.counts.append(f.sum(dim=1).numpy())
         self.flips.append(torch.nonzero(f)[:, 1].numpy())
@@ -138,6 +171,41 @@ class _Recorder:
             flip_offsets=offs,
             flips=flips_sorted,
         )
+
+
+class _Tracker:
+    """Which segments are done, and the :class:`WalkProgress` after each step (when asked for)."""
+
+    def __init__(
+        self, rec: _Recorder, totals: dict[str, int], callback: Callable[[WalkProgress], None]
+    ) -> None:
+        self.rec, self.totals, self.callback = rec, totals, callback
+        self.finished = np.zeros(rec.n_seg, bool)
+
+    def step(self, left: torch.Tensor, seg: torch.Tensor, t: torch.Tensor) -> None:
+        """Segments ``left`` reached t = 1; segments ``seg`` are active at positions ``t``."""
+        self.finished[left.cpu().numpy()] = True
+        counts = self.rec.per_segment
+        self.callback(
+            WalkProgress(
+                segments=self.rec.n_seg,
+                done=int(self.finished.sum()),
+                breakpoints=int(counts.sum()),
+                steps=self.totals["steps"],
+                projected_breakpoints=self._projection(seg.cpu().numpy(), t.cpu().numpy()),
+            )
+        )
+
+    def _projection(self, seg: np.ndarray, t: np.ndarray) -> float:
+        counts = self.rec.per_segment.astype(np.float64)
+        started = seg[t > 0]
+        est = counts.copy()
+        est[started] = counts[started] / t[t > 0]
+        known = self.finished.copy()
+        known[started] = True
+        if not known.any():
+            return 0.0
+        return float(est[known].sum() + est[known].mean() * (~known).sum())
 
 
 def _bisect(
@@ -185,6 +253,7 @@ def walk_segments(
     tau: float = DEFAULT_TAU,
     batch: int = 256,
     max_steps: int = 1_000_000,
+    progress: Callable[[WalkProgress], None] | None = None,
 ) -> WalkResult:
     """Walk the segments ``x0[i] + t·u[i]``, t in [0, 1], exactly; see the module docstring.
 
@@ -204,6 +273,11 @@ def walk_segments(
         Segments walked together.
     max_steps : int
         Steps of any one segment before the walk gives up (RuntimeError).
+    progress : callable, optional
+        Called as ``progress(WalkProgress)`` once before the first pass (all counts 0), after
+        every stacked pass, and once at the end with the walk's final counts; that last call,
+        and only it, has ``done == segments`` (when there are segments). For displays: the walk
+        does not depend on it.
 
     Returns
     -------
@@ -213,12 +287,18 @@ def walk_segments(
     rec = _Recorder(n, run.offsets)
     totals = {"steps": 0, "touches": 0, "bisections": 0, "switches": 0}
     start_points = run.points
+    track = _Tracker(rec, totals, progress) if progress is not None else None
+    if progress is not None:
+        progress(WalkProgress(n, 0, 0, 0, 0.0))
     if n:
-        _walk_all(run, x0, u, rec, totals, tau, max(1, batch), max_steps)
+        _walk_all(run, x0, u, rec, totals, tau, max(1, batch), max_steps, track)
     res = rec.result()
     res.points = run.points - start_points
     res.steps, res.touches = totals["steps"], totals["touches"]
     res.bisections, res.switches = totals["bisections"], totals["switches"]
+    if progress is not None:
+        total = int(res.n_breakpoints.sum())
+        progress(WalkProgress(n, n, total, res.steps, float(total)))
     return res
 
 
@@ -254,6 +334,7 @@ def _walk_all(
     tau: float,
     batch: int,
     max_steps: int,
+    track: _Tracker | None = None,
 ) -> None:
     """Continuous batching: one pass per step for the active segments and the newcomers."""
     n = int(x0_all.shape[0])
@@ -269,6 +350,7 @@ def _walk_all(
         smin, predicted = _roots(st.p, tau)
         t_next = st.t + smin
         go = t_next < 1.0
+        left = st.seg[~go]
         k = min(n - nxt, batch - int(go.sum()))
         if not bool(go.any()) and k <= 0:
             return
@@ -289,6 +371,8 @@ def _walk_all(
                      _cat(p, _take(both, torch.arange(m, m + k, device=dev))),
                      torch.cat([steps, torch.zeros(k, dtype=torch.int64, device=dev)]))  # fmt: skip
         nxt += k
+        if track is not None:
+            track.step(left, st.seg, st.t)
 
 
 def _advance(

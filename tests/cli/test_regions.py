@@ -197,3 +197,28 @@ def test_chart_regions_refuses_a_damaged_partition_in_one_line(
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "x.png").exists()
     assert path.read_bytes() == before
+
+
+def test_regions_reports_each_walk_with_its_real_counts_and_q_silences_it(
+    code_files: list[Path], tmp_path: Path
+) -> None:
+    args = ["regions", str(code_files[0]), "--analyses", "lines", "--segments", "4", "--splits", "train"]
+    out = tmp_path / "walked.h5"
+    r = run("-v", *args, "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{out}\n"  # stdout carries the path only, as before
+    lines = {ln.split(": ")[1]: ln for ln in r.stderr.splitlines() if ": walked " in ln}
+    assert list(lines) == ["walked train same", "walked train different", "walked train random"]
+    with open_codes(out) as cf:
+        arrays = cf.result_arrays("regions")
+    for rel in ("same", "different", "random"):
+        found = int((arrays[f"train/lines/{rel}/regions"] - 1).sum())
+        assert f": 4/4 segments, {found:,} breakpoints, " in lines[f"walked train {rel}"]
+    # without -v a walk this quick says nothing off a terminal; -q says nothing at all
+    plain = run(*args, "-o", str(tmp_path / "plain.h5"))
+    assert plain.returncode == 0, plain.stderr
+    assert ": walk" not in plain.stderr
+    quiet = run("-q", *args, "-o", str(tmp_path / "quiet.h5"))
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert quiet.stdout == f"{tmp_path / 'quiet.h5'}\n"

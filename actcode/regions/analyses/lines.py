@@ -22,9 +22,11 @@ class LinesAnalysis:
         assert ctx.run is not None  # needs_pieces
         cfg = ctx.cfg
         sites = [ctx.fm.file_sites[k] for k in ctx.selected]
+        shown = ctx.walk_progress
+        report = (lambda rel, p: shown(f"{ctx.split} {rel}", p)) if shown is not None else None
         rows, arrays, info = lines_rows(
             ctx.run, ctx.x, ctx.labels, n=cfg.segments, radius=ctx.radius, seed=cfg.seed, selected=sites,
-            tau=cfg.tau,
+            tau=cfg.tau, progress=report,
         )  # fmt: skip
         return SplitResult(rows, {f"{ctx.split}/{k}": v for k, v in arrays.items()}, info)
 
