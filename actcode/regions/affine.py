@@ -533,16 +533,12 @@ def _pool_switch(
     ``idx`` is the pool's choice (flat indices into the unpadded plane, as ``max_pool2d`` returns
     them). Padding never overtakes (:func:`_pool_windows`).
     """
-    h, w = a.shape[-2:]
     win = _pool_windows(a, b.unsqueeze(0), idx, kernel, stride, dil, pad)
     ua, ub = win.a, win.b[0]
-    # the chosen element's position in its window, from its flat index in the input plane (1-based:
-    # the padding's slope fill, 0, is no position)
-    plane = torch.arange(1, h * w + 1, dtype=a.dtype, device=a.device).reshape(1, 1, h, w)
-    pos = _pool_windows(plane, plane.unsqueeze(0), idx, kernel, stride, dil, pad).b[0]
-    chosen = (pos == idx.flatten(2).unsqueeze(2).to(a.dtype) + 1).to(a.dtype).argmax(dim=2, keepdim=True)
-    am = ua.gather(2, chosen)
-    bm = ub.gather(2, chosen)
+    # the chosen element, gathered from the input plane by the pool's own flat index
+    at = idx.flatten(2)
+    am = a.flatten(2).gather(2, at).unsqueeze(2)
+    bm = b.flatten(2).gather(2, at).unsqueeze(2)
     gain = ub - bm
     with torch.no_grad():
         ok = (gain > 0) & torch.isfinite(ua)
